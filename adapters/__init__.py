@@ -1,0 +1,1 @@
+"""Adapters that turn legacy content systems into govhub disclosure records."""

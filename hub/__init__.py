@@ -1,0 +1,1 @@
+"""govhub core: records, federation map, and (later) bus, ingest, store, feeds."""

@@ -1,0 +1,55 @@
+"""The govhub error tree.
+
+Every error a user can meet says what was wrong, where (file, line, field) and
+how to fix it. Errors are built from templates with named fields so the three
+parts are never forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input, located precisely enough to fix.
+
+    ``where`` is the file name (or another source label), ``line`` the 1-based
+    line in it (``None`` when unknown), ``field`` the path of the element,
+    attribute or key (``indexNumber``, ``origin/@site``, ``node[cn.gd].parent``).
+    """
+
+    where: str
+    line: int | None
+    field: str
+    message: str
+    expected: str = ""
+
+    def __str__(self) -> str:
+        location = f"{self.where}:{self.line}" if self.line else self.where
+        text = f"{location}: {self.field}: {self.message}"
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return text
+
+
+class HubError(Exception):
+    """Base of every error govhub raises on purpose."""
+
+
+class InputError(HubError):
+    """An input (record, config file) has one or more problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        if not problems:
+            raise ValueError("InputError needs at least one problem")
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class RecordInvalid(InputError):
+    """A disclosure record is unsafe, malformed, schema-invalid or breaks a rule."""
+
+
+class ConfigInvalid(InputError):
+    """The federation map (nodes.toml) or a setting is wrong."""

@@ -1,0 +1,108 @@
+"""What a valid node looks like: the vocabularies and the single-value rules.
+
+Each ``*_problem`` function returns ``None`` for a good value, else a
+``(message, expected)`` pair for a ``Problem``.
+"""
+
+from __future__ import annotations
+
+import re
+
+LEVELS = ("central", "department", "provincial", "municipal", "county")
+
+# level -> the levels its parent may have. County governments sit under a city,
+# or directly under a province (districts of 直辖市, 省直管县); a department sits
+# under the government it belongs to, never under another department.
+PARENT_LEVELS: dict[str, tuple[str, ...]] = {
+    "central": (),
+    "provincial": ("central",),
+    "municipal": ("provincial",),
+    "county": ("municipal", "provincial"),
+    "department": ("central", "provincial", "municipal", "county"),
+}
+
+LANGUAGES = ("zh-Hans", "zh-Hant", "en", "bo", "ug", "mn", "ii", "za", "ko")
+DEFAULT_LANGUAGES = ("zh-Hans",)
+
+KINDS = (
+    "document",
+    "news",
+    "notice",
+    "interpretation",
+    "emergency",
+    "statistics",
+    "profile",
+    "service",
+    "interaction",
+)
+
+NODE_KEYS = (
+    "id",
+    "name",
+    "level",
+    "parent",
+    "site_code",
+    "domain",
+    "languages",
+    "sources",
+    "credentials",
+    "subscribe",
+)
+SUBSCRIBE_KEYS = ("from", "kinds", "topics")
+
+SECRET_WORDS = ("password", "secret", "token", "api_key")
+
+ID_EXPECTED = "a lowercase slug: a letter, then up to 31 letters, digits or '-' (no dots)"
+DOMAIN_EXPECTED = "a lowercase host name ending in .gov.cn or .政务 (.cn for Chinese names)"
+ENV_EXPECTED = 'an env reference { env = "VAR_NAME" } with an upper-case variable name'
+
+_ID = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_LABEL = re.compile(r"(?!-)[a-z0-9\u4e00-\u9fff-]{1,63}(?<!-)")
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+Issue = tuple[str, str] | None
+
+
+def id_problem(value: str) -> Issue:
+    if _ID.fullmatch(value):
+        return None
+    return f"{value!r} is not a valid id", ID_EXPECTED
+
+
+def env_name_problem(value: str) -> Issue:
+    if _ENV_NAME.fullmatch(value):
+        return None
+    return f"{value!r} is not an environment variable name", ENV_EXPECTED
+
+
+def domain_problem(value: str) -> Issue:
+    """The 2006 and 2017 rules: .gov.cn, or .政务; Chinese names may use .cn."""
+    if "/" in value or ":" in value:
+        return f"{value!r} is not a bare host name", "the host only, e.g. www.gd.gov.cn"
+    if value != value.lower():
+        return f"{value!r} has upper-case letters", DOMAIN_EXPECTED
+    labels = value.split(".")
+    if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return f"{value!r} is not a valid host name", DOMAIN_EXPECTED
+    suffixes = ["gov.cn", "政务"] + (["cn"] if _CHINESE.search(value) else [])
+    if not any(value.endswith("." + suffix) for suffix in suffixes):
+        return f"{value!r} is not a government domain", DOMAIN_EXPECTED
+    return None
+
+
+def level_problem(value: str) -> Issue:
+    if value in LEVELS:
+        return None
+    return f"{value!r} is not a level", "one of " + ", ".join(LEVELS)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key's name says it holds a secret (``broker_password``, ``apiToken``)."""
+    name = key.lower().replace("-", "_")
+    return any(word in name for word in SECRET_WORDS)
+
+
+def env_hint(node_id: str, key: str) -> str:
+    """A suggested variable name for a node's secret."""
+    return re.sub(r"[^A-Z0-9]+", "_", f"GOVHUB_NODE_{node_id}_{key}".upper())

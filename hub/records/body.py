@@ -1,0 +1,129 @@
+"""What a sanitized record body may contain.
+
+A body is republished by other sites, so it may hold text markup only: no
+scripts, no event handlers, no inline styles, no ``javascript:`` or ``data:``
+URLs, no foreign elements. Adapters produce such bodies with a sanitizer; this
+module checks that what arrives really is one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lxml import etree
+
+from hub.errors import Problem
+from hub.records.model import XHTML_NS
+from hub.records.safe_xml import depth_over
+
+ELEMENTS = frozenset(
+    (
+        *("a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup"),
+        *("dd", "del", "div", "dl", "dt", "em", "figcaption", "figure", "hr", "i", "img"),
+        *("h1", "h2", "h3", "h4", "h5", "h6", "ins", "li", "ol", "p", "pre", "q", "s"),
+        *("small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th"),
+        *("thead", "time", "tr", "u", "ul"),
+    )
+)
+GLOBAL_ATTRIBUTES = frozenset(
+    {"title", "lang", "dir", "class", "{http://www.w3.org/XML/1998/namespace}lang"}
+)
+ELEMENT_ATTRIBUTES = {
+    "a": frozenset({"href"}),
+    "img": frozenset({"src", "alt", "width", "height"}),
+    "td": frozenset({"colspan", "rowspan", "align", "valign"}),
+    "th": frozenset({"colspan", "rowspan", "align", "valign", "scope"}),
+    "col": frozenset({"span", "width"}),
+    "colgroup": frozenset({"span"}),
+    "ol": frozenset({"start", "type"}),
+    "time": frozenset({"datetime"}),
+    "blockquote": frozenset({"cite"}),
+    "q": frozenset({"cite"}),
+    "del": frozenset({"datetime", "cite"}),
+    "ins": frozenset({"datetime", "cite"}),
+}
+URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_P = f"{{{XHTML_NS}}}"
+ALLOWED_HINT = (
+    "text markup only (p, h1-h6, a, img, table, ul/ol/li, strong, em, …); sanitize the body"
+)
+
+
+def body_problems(body: etree._Element, where: str, max_depth: int) -> list[Problem]:
+    """Everything in ``body`` that a sanitized body may not contain."""
+    too_deep = depth_over(body, max_depth)
+    if too_deep is not None:
+        message = f"markup nests {too_deep} levels deep, over the limit of {max_depth}"
+        return [Problem(where, body.sourceline, "body", message, "a flatter body")]
+    return list(_walk(body, where))
+
+
+def _walk(body: etree._Element, where: str) -> Iterator[Problem]:
+    for element in body.iterdescendants():
+        if not isinstance(element.tag, str):
+            continue
+        path = _path(element)
+        if not element.tag.startswith(_P):
+            yield Problem(
+                where,
+                element.sourceline,
+                path,
+                "only XHTML elements are allowed in a body",
+                f"elements in the {XHTML_NS} namespace",
+            )
+            continue
+        name = element.tag[len(_P) :]
+        if name not in ELEMENTS:
+            yield Problem(
+                where,
+                element.sourceline,
+                path,
+                f"element '{name}' is not allowed in a sanitized body",
+                ALLOWED_HINT,
+            )
+            continue
+        allowed = ELEMENT_ATTRIBUTES.get(name, frozenset())
+        for attribute, value in element.attrib.items():
+            if attribute not in allowed and attribute not in GLOBAL_ATTRIBUTES:
+                yield Problem(
+                    where,
+                    element.sourceline,
+                    f"{path}/@{attribute}",
+                    f"attribute '{attribute}' is not allowed on '{name}'",
+                    _attribute_hint(name),
+                )
+            elif attribute in URL_ATTRIBUTES and not url_is_safe(value):
+                yield Problem(
+                    where,
+                    element.sourceline,
+                    f"{path}/@{attribute}",
+                    f"unsafe URL {value[:80]!r}",
+                    "an http(s), mailto or relative URL",
+                )
+
+
+def url_is_safe(url: str) -> bool:
+    """True for http(s), mailto, tel and relative URLs, once invisible characters are gone."""
+    match = _SCHEME.match(_INVISIBLE.sub("", url))
+    return match is None or match.group(1).lower() in SAFE_SCHEMES
+
+
+def _attribute_hint(name: str) -> str:
+    allowed = sorted(
+        (ELEMENT_ATTRIBUTES.get(name, frozenset()) | GLOBAL_ATTRIBUTES)
+        - {"{http://www.w3.org/XML/1998/namespace}lang"}
+    )
+    return f"one of {', '.join(allowed)}; no styles or event handlers"
+
+
+def _path(element: etree._Element) -> str:
+    parts = []
+    node = element
+    while node is not None and etree.QName(node).localname != "body":
+        parts.append(etree.QName(node).localname)
+        node = node.getparent()
+    return "body/" + "/".join(reversed(parts))

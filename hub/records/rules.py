@@ -1,0 +1,259 @@
+"""The rules of the record standard that XML Schema 1.0 cannot express.
+
+Each rule looks at the model and reports ``Problem``s in the same shape as
+schema errors (file, line, field, what is wrong, what would be right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from hub.codes import (
+    INDEX_NUMBER_EXPECTED,
+    SITE_CODE_EXPECTED,
+    index_number_problem,
+    index_number_year,
+    site_code_problem,
+)
+from hub.errors import Problem
+from hub.records.model import LANGUAGES, Record
+
+if TYPE_CHECKING:
+    from hub.federation import Federation
+
+Rule = Callable[[Record, str], Iterator[Problem]]
+
+
+def rule_problems(record: Record, where: str) -> list[Problem]:
+    """Every rule's problems with ``record``, in field order."""
+    return [problem for rule in RULES for problem in rule(record, where)]
+
+
+def _at(record: Record, where: str, field: str, message: str, expected: str = "") -> Problem:
+    line = record.lines.get(field.split("/", 1)[0])
+    return Problem(where, line, field, message, expected)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def language_supported(record: Record, where: str) -> Iterator[Problem]:
+    if record.lang is not None and record.lang not in LANGUAGES:
+        yield _at(
+            record,
+            where,
+            "record/@xml:lang",
+            f"language {record.lang!r} is not one govhub serves",
+            f"one of {' '.join(LANGUAGES)}",
+        )
+
+
+def id_names_origin(record: Record, where: str) -> Iterator[Problem]:
+    if record.node != record.origin.node:
+        yield _at(
+            record,
+            where,
+            "id",
+            f"id names node {record.node!r} but origin/@node is {record.origin.node!r}",
+            f"urn:govhub:{record.origin.node}:{record.local_id}, or the right origin",
+        )
+
+
+def site_code_valid(record: Record, where: str) -> Iterator[Problem]:
+    problem = site_code_problem(record.origin.site)
+    if problem:
+        yield _at(record, where, "origin/@site", problem, SITE_CODE_EXPECTED)
+
+
+def index_number_valid(record: Record, where: str) -> Iterator[Problem]:
+    if record.index_number is None:
+        return
+    problem = index_number_problem(record.index_number)
+    if problem:
+        yield _at(record, where, "indexNumber", problem, INDEX_NUMBER_EXPECTED)
+        return
+    year = index_number_year(record.index_number)
+    years = {record.published.year} | ({record.created.year} if record.created else set())
+    if year not in years:
+        shown = " or ".join(str(y) for y in sorted(years))
+        yield _at(
+            record,
+            where,
+            "indexNumber",
+            f"year {year} matches neither created nor published ({shown})",
+            f"the year of created or published: {record.index_number[:-11]}/{max(years)}-NNNNN",
+        )
+
+
+def dates_in_order(record: Record, where: str) -> Iterator[Problem]:
+    published_day = record.published.date()
+    if record.created and published_day < record.created:
+        yield _at(
+            record,
+            where,
+            "published",
+            f"published {published_day} is before created {record.created}",
+            "a publication date on or after the date the document was made",
+        )
+    if record.updated and record.updated < record.published:
+        yield _at(
+            record,
+            where,
+            "updated",
+            f"updated {record.updated.isoformat()} is before published "
+            f"{record.published.isoformat()}",
+            "a time on or after published",
+        )
+
+
+def kind_sections(record: Record, where: str) -> Iterator[Problem]:
+    for section in ("service", "interaction"):
+        present = getattr(record, section) is not None
+        if record.kind == section and not present:
+            yield _at(
+                record,
+                where,
+                "record/@kind",
+                f"{_article(section)} {section} record needs {_article(section)} <{section}> section",
+                f"<{section}> after <status> (see docs/records.md)",
+            )
+        elif present and record.kind != section:
+            yield _at(
+                record,
+                where,
+                section,
+                f"<{section}> belongs only to records of kind {section!r}, "
+                f"this one is {record.kind!r}",
+                f'kind="{section}", or no <{section}>',
+            )
+
+
+def withdrawal_explained(record: Record, where: str) -> Iterator[Problem]:
+    status = record.status
+    if status is None:
+        return
+    if status.value == "withdrawn":
+        if not status.reason or not status.reason.strip():
+            yield _at(
+                record,
+                where,
+                "status/@reason",
+                "a withdrawn record must say why",
+                'reason="…" on <status>',
+            )
+        if status.at is None:
+            yield _at(
+                record,
+                where,
+                "status/@at",
+                "a withdrawn record must say when",
+                'at="2020-01-01T00:00:00+08:00" on <status>',
+            )
+    elif status.reason is not None or status.at is not None:
+        yield _at(
+            record,
+            where,
+            "status",
+            "reason and at belong only to a withdrawn status",
+            "<status>active</status>",
+        )
+
+
+def disclosure_consistent(record: Record, where: str) -> Iterator[Problem]:
+    d = record.disclosure
+    if d is not None and d.until is not None and d.duration != "limited":
+        yield _at(
+            record,
+            where,
+            "disclosure/@until",
+            "until is given but the duration is not limited",
+            'duration="limited", or no until',
+        )
+
+
+def relations_point_somewhere(record: Record, where: str) -> Iterator[Problem]:
+    for index, relation in enumerate(record.relations, start=1):
+        field = (
+            f"relations/relation[{index}]" if len(record.relations) > 1 else "relations/relation"
+        )
+        if relation.ref is None and relation.doc_number is None:
+            yield _at(
+                record,
+                where,
+                field,
+                "a relation needs a target",
+                "ref (a record id) and/or docNumber",
+            )
+        elif relation.ref == record.id:
+            yield _at(
+                record,
+                where,
+                f"{field}/@ref",
+                "a record cannot relate to itself",
+                "the id of another record",
+            )
+
+
+def answer_after_question(record: Record, where: str) -> Iterator[Problem]:
+    i = record.interaction
+    if i is None:
+        return
+    if i.asked and i.answered and i.answered < i.asked:
+        yield _at(
+            record,
+            where,
+            "interaction/answered",
+            f"answered {i.answered.isoformat()} is before asked {i.asked.isoformat()}",
+            "a time on or after asked",
+        )
+    if i.answered and i.answer is None:
+        yield _at(
+            record,
+            where,
+            "interaction/answer",
+            "an answered time is given but no answer",
+            "<answer> before <answered>",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    language_supported,
+    id_names_origin,
+    site_code_valid,
+    index_number_valid,
+    dates_in_order,
+    kind_sections,
+    withdrawal_explained,
+    disclosure_consistent,
+    relations_point_somewhere,
+    answer_after_question,
+)
+
+
+def federation_problems(record: Record, federation: Federation, where: str) -> list[Problem]:
+    """Problems with the record's origin as the federation map sees it."""
+    node = federation.nodes.get(record.origin.node)
+    if node is None:
+        known = ", ".join(sorted(federation.nodes))
+        return [
+            _at(
+                record,
+                where,
+                "origin/@node",
+                f"node {record.origin.node!r} is not in {federation.where}",
+                f"one of {known}",
+            )
+        ]
+    if node.site_code != record.origin.site:
+        return [
+            _at(
+                record,
+                where,
+                "origin/@site",
+                f"{record.origin.site!r} is not the site code of node {node.id!r}",
+                f"{node.site_code}, as {federation.where} says",
+            )
+        ]
+    return []

@@ -1,0 +1,127 @@
+"""Hardened XML parsing for untrusted input.
+
+Every record comes from somewhere govhub does not control, so the parser
+refuses what XML can be made to do besides describing data:
+
+- no DTD at all: a ``<!DOCTYPE`` is refused, so no entity (internal, external,
+  "billion laughs") is ever defined, let alone expanded;
+- no network and no file access (external entities, XInclude, schema hints);
+- a size limit, checked before parsing starts;
+- a nesting-depth limit (libxml2's own limit of 256 levels applies while
+  parsing; ``max_depth`` is checked on open content such as bodies).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from lxml import etree
+
+from hub.errors import Problem, RecordInvalid
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one untrusted XML document."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 64
+
+
+DEFAULT_LIMITS = Limits()
+PARSER_MAX_DEPTH = 256  # libxml2 refuses deeper documents unless XML_PARSE_HUGE is set
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers must not be shared between threads; keep one per thread.
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def parse_untrusted(
+    data: bytes, where: str, limits: Limits = DEFAULT_LIMITS, *, field: str = "record"
+) -> etree._ElementTree:
+    """Parse ``data`` as XML with the protections above, or raise ``RecordInvalid``."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"parse_untrusted() takes bytes, not {type(data).__name__}")
+    if len(data) > limits.max_bytes:
+        raise RecordInvalid(
+            [
+                Problem(
+                    where,
+                    None,
+                    field,
+                    f"document is {len(data):,} bytes, over the limit of {limits.max_bytes:,}",
+                    "a smaller document: link large content as attachments",
+                )
+            ]
+        )
+    try:
+        root = etree.fromstring(bytes(data), _parser())
+    except etree.XMLSyntaxError as exc:
+        raise RecordInvalid([_syntax_problem(exc, where, field)]) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise RecordInvalid(
+            [
+                Problem(
+                    where,
+                    1,
+                    field,
+                    "a <!DOCTYPE> declaration is not allowed (DTDs and entities are refused)",
+                    "a document without a DOCTYPE; write characters directly, not as entities",
+                )
+            ]
+        )
+    return tree
+
+
+def _syntax_problem(exc: etree.XMLSyntaxError, where: str, field: str) -> Problem:
+    message = str(exc.msg or exc).strip()
+    line = exc.lineno or None
+    if "Excessive depth" in message:
+        return Problem(
+            where,
+            line,
+            field,
+            f"elements nest deeper than {PARSER_MAX_DEPTH} levels",
+            "a flatter document",
+        )
+    if "Detected an entity reference loop" in message or "entity" in message.lower():
+        return Problem(
+            where,
+            line,
+            field,
+            f"entities are not allowed: {message}",
+            "characters written directly, not as entity references",
+        )
+    return Problem(where, line, field, f"not well-formed XML: {message}", "well-formed XML")
+
+
+def depth_over(element: etree._Element, limit: int) -> int | None:
+    """How deep elements nest below ``element`` when that is over ``limit``, else None."""
+    deepest = 0
+    stack = [(element, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth + 1) for child in node)
+    return None

@@ -1,0 +1,94 @@
+"""Settings: one declarative table drives environment loading, checks,
+``govhub config`` and docs/settings.md (a test keeps the docs complete).
+
+Settings are read once into a frozen ``Settings`` object that is passed
+explicitly; there is no module-level configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.errors import ConfigInvalid, Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str  # environment variable
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.name.removeprefix("GOVHUB_").lower()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"{value} is not positive")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("GOVHUB_CONFIG", "nodes.toml", "Path of the federation map (nodes.toml).", Path),
+    Setting(
+        "GOVHUB_MAX_RECORD_BYTES",
+        str(4 * 1024 * 1024),
+        "Largest record document accepted, in bytes; larger ones are refused before parsing.",
+        _positive_int,
+    ),
+    Setting(
+        "GOVHUB_MAX_DEPTH",
+        "64",
+        "Deepest element nesting accepted inside a record body or extension.",
+        _positive_int,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config: Path
+    max_record_bytes: int
+    max_depth: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default: the process environment), then ``overrides``
+        (command-line flags; ``None`` values are ignored)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems = []
+        for setting in SETTINGS:
+            text = environ.get(setting.name, setting.default)
+            try:
+                values[setting.key] = setting.parse(text)
+            except ValueError as exc:
+                problems.append(
+                    Problem(
+                        "environment",
+                        None,
+                        setting.name,
+                        f"{text!r} is not usable: {exc}",
+                        f"{setting.help.rstrip('.')} (default {setting.default})",
+                    )
+                )
+        if problems:
+            raise ConfigInvalid(problems)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, value, help) for every setting, secrets masked."""
+        rows = []
+        for setting in SETTINGS:
+            value = str(getattr(self, setting.key))
+            rows.append((setting.name, "********" if setting.secret else value, setting.help))
+        return rows

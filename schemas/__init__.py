@@ -1,0 +1,1 @@
+"""The published contract: XML Schemas of govhub (installed as package data)."""
