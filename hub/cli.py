@@ -217,6 +217,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
     _heading(f"Validating {len(files)} example records in {args.records}")
     invalid = 0
+    width = max(len(node.path) for node in federation.nodes.values())
     for path in files:
         record, found = check_file(path, limits, federation)
         if record is None or found:
@@ -225,7 +226,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  ✗ {problem}")
             continue
         node = federation.node(record.origin.node)
-        print(f"  ✓ {record.kind:<14} {node.path:<12} {record.id}  {record.title[:40]}")
+        print(f"  ✓ {record.kind:<14} {node.path:<{width}} {record.title[:40]}")
     _heading(f"{len(files) - invalid} valid, {invalid} invalid")
     print("Next: `govhub validate PATH...` checks your own records (docs/records.md).")
     return EXIT_INVALID if invalid else EXIT_OK

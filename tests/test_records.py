@@ -75,7 +75,10 @@ def test_doc_number_has_a_normal_form() -> None:
 
 
 def test_canonical_form_ignores_layout_and_attribute_order() -> None:
-    relaid = edit('<origin node="cn" site="bm01000001"/>', '<origin   site="bm01000001"\n node="cn" ></origin>')
+    relaid = edit(
+        '<origin node="cn" site="bm01000001"/>',
+        '<origin   site="bm01000001"\n node="cn" ></origin>',
+    )
     relaid = edit("<revision>1</revision>", "<revision>\n  1\n</revision>", relaid)
     a, b = records.parse(DOCUMENT), records.parse(relaid)
     assert a == b
@@ -125,22 +128,34 @@ def test_missing_required_element_says_what_is_missing() -> None:
     data = edit("<title>", "<!--", DOCUMENT)
     data = edit("</title>", "-->", data)
     message = only_problem(data)
-    assert message.startswith("record.xml:8: issuers: element 'issuers' is not expected here; title must come first")
+    assert message.startswith(
+        "record.xml:8: issuers: element 'issuers' is not expected here; title must come first"
+    )
     assert "(expected title: the document's title" in message
 
 
 def test_missing_attribute_and_unknown_attribute() -> None:
     data = edit('<origin node="cn" site="bm01000001"/>', '<origin node="cn" colour="red"/>')
     found = problems_of(data)
-    assert "record.xml:5: origin/@colour: attribute is not allowed (expected one of node, site)" in found
-    assert any(p.startswith("record.xml:5: origin/@site: is required but missing (expected 6-digit") for p in found)
+    assert (
+        "record.xml:5: origin/@colour: attribute is not allowed (expected one of node, site)"
+        in found
+    )
+    assert any(
+        p.startswith("record.xml:5: origin/@site: is required but missing (expected 6-digit")
+        for p in found
+    )
 
 
 def test_elements_out_of_order_are_refused() -> None:
     data = edit("<genre>意见</genre>", "")
     data = edit("<created>", "<genre>意见</genre><created>", data)
     assert problems_of(data) == []  # the right place
-    wrong = edit("<urgency>routine</urgency>", "<urgency>routine</urgency><genre>意见</genre>", data.replace("<genre>意见</genre>".encode(), b""))
+    wrong = edit(
+        "<urgency>routine</urgency>",
+        "<urgency>routine</urgency><genre>意见</genre>",
+        data.replace("<genre>意见</genre>".encode(), b""),
+    )
     assert "genre" in only_problem(wrong)
 
 
@@ -235,11 +250,16 @@ def test_rule(old: str, new: str, expected: str) -> None:
 
 
 def test_withdrawn_needs_reason_and_time_and_keeps_them() -> None:
-    data = edit("<status>active</status>", '<status reason="内容有误" at="2019-01-04T09:00:00+08:00">withdrawn</status>')
+    data = edit(
+        "<status>active</status>",
+        '<status reason="内容有误" at="2019-01-04T09:00:00+08:00">withdrawn</status>',
+    )
     record = records.parse(data)
     assert record.withdrawn and record.status is not None
     assert record.status.reason == "内容有误"
-    assert problems_of(edit("<status>active</status>", '<status reason="内容有误">withdrawn</status>')) == [
+    assert problems_of(
+        edit("<status>active</status>", '<status reason="内容有误">withdrawn</status>')
+    ) == [
         "record.xml:27: status/@at: a withdrawn record must say when "
         '(expected at="2020-01-01T00:00:00+08:00" on <status>)'
     ]
@@ -248,11 +268,15 @@ def test_withdrawn_needs_reason_and_time_and_keeps_them() -> None:
 def test_kind_specific_sections() -> None:
     service = "<service><name>建设工程规划许可证核发</name></service>"
     misplaced = edit("<status>active</status>", "<status>active</status>" + service)
-    assert any("<service> belongs only to records of kind 'service'" in p for p in problems_of(misplaced))
+    assert any(
+        "<service> belongs only to records of kind 'service'" in p for p in problems_of(misplaced)
+    )
     bare = edit('kind="document"', 'kind="service"')
     assert any("a service record needs a <service> section" in p for p in problems_of(bare))
     bare = edit('kind="document"', 'kind="interaction"')
-    assert any("an interaction record needs an <interaction> section" in p for p in problems_of(bare))
+    assert any(
+        "an interaction record needs an <interaction> section" in p for p in problems_of(bare)
+    )
 
 
 def test_published_before_created_on_the_same_day_is_fine_across_offsets() -> None:
@@ -267,9 +291,18 @@ def test_published_before_created_on_the_same_day_is_fine_across_offsets() -> No
 @pytest.mark.parametrize(
     ("markup", "expected"),
     [
-        ("<script>alert(1)</script>", "body/script: element 'script' is not allowed in a sanitized body"),
-        ('<p onclick="alert(1)">x</p>', "body/p/@onclick: attribute 'onclick' is not allowed on 'p'"),
-        ('<p style="background:url(javascript:x)">x</p>', "body/p/@style: attribute 'style' is not allowed"),
+        (
+            "<script>alert(1)</script>",
+            "body/script: element 'script' is not allowed in a sanitized body",
+        ),
+        (
+            '<p onclick="alert(1)">x</p>',
+            "body/p/@onclick: attribute 'onclick' is not allowed on 'p'",
+        ),
+        (
+            '<p style="background:url(javascript:x)">x</p>',
+            "body/p/@style: attribute 'style' is not allowed",
+        ),
         ('<a href="javascript:alert(1)">x</a>', "body/a/@href: unsafe URL 'javascript:alert(1)'"),
         ('<a href=" jav&#x09;ascript:alert(1)">x</a>', "body/a/@href: unsafe URL"),
         ('<img src="data:image/svg+xml;base64,PHN2Zz4=" alt=""/>', "body/img/@src: unsafe URL"),
@@ -328,4 +361,6 @@ def test_model_is_immutable_value() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.title = "x"  # type: ignore[misc]
     assert isinstance(record, Record)
-    assert record == records.parse(DOCUMENT) and hash(record.origin) == hash(records.Origin("cn", "bm01000001"))
+    assert record == records.parse(DOCUMENT) and hash(record.origin) == hash(
+        records.Origin("cn", "bm01000001")
+    )

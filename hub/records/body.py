@@ -15,7 +15,7 @@ from lxml import etree
 
 from hub.errors import Problem
 from hub.records.model import XHTML_NS
-from hub.records.safe_xml import depth_over
+from hub.records.safe_xml import nests_deeper_than
 
 ELEMENTS = frozenset(
     (
@@ -55,9 +55,8 @@ ALLOWED_HINT = (
 
 def body_problems(body: etree._Element, where: str, max_depth: int) -> list[Problem]:
     """Everything in ``body`` that a sanitized body may not contain."""
-    too_deep = depth_over(body, max_depth)
-    if too_deep is not None:
-        message = f"markup nests {too_deep} levels deep, over the limit of {max_depth}"
+    if nests_deeper_than(body, max_depth):
+        message = f"markup nests more than {max_depth} levels deep"
         return [Problem(where, body.sourceline, "body", message, "a flatter body")]
     return list(_walk(body, where))
 

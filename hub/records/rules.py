@@ -111,12 +111,13 @@ def dates_in_order(record: Record, where: str) -> Iterator[Problem]:
 def kind_sections(record: Record, where: str) -> Iterator[Problem]:
     for section in ("service", "interaction"):
         present = getattr(record, section) is not None
+        a = _article(section)
         if record.kind == section and not present:
             yield _at(
                 record,
                 where,
                 "record/@kind",
-                f"{_article(section)} {section} record needs {_article(section)} <{section}> section",
+                f"{a} {section} record needs {a} <{section}> section",
                 f"<{section}> after <status> (see docs/records.md)",
             )
         elif present and record.kind != section:

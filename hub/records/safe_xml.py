@@ -13,6 +13,7 @@ refuses what XML can be made to do besides describing data:
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -71,24 +72,47 @@ def parse_untrusted(
                 )
             ]
         )
+    if declares_doctype(data):
+        raise RecordInvalid([_doctype_problem(where, field)])
     try:
         root = etree.fromstring(bytes(data), _parser())
     except etree.XMLSyntaxError as exc:
         raise RecordInvalid([_syntax_problem(exc, where, field)]) from None
     tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise RecordInvalid(
-            [
-                Problem(
-                    where,
-                    1,
-                    field,
-                    "a <!DOCTYPE> declaration is not allowed (DTDs and entities are refused)",
-                    "a document without a DOCTYPE; write characters directly, not as entities",
-                )
-            ]
-        )
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # backstop
+        raise RecordInvalid([_doctype_problem(where, field)])
     return tree
+
+
+_PROLOG_DOCTYPE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.S)
+_WIDE_CODECS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+
+
+def declares_doctype(data: bytes | bytearray | memoryview) -> bool:
+    """True when the document's prolog holds a ``<!DOCTYPE``, in any encoding XML allows.
+
+    Checked before parsing so that a DTD never reaches the parser at all.
+    """
+    head = bytes(data[:65536])
+    if _PROLOG_DOCTYPE.match(head):
+        return True
+    if b"\x00" not in head[:4] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    for codec in _WIDE_CODECS:
+        text = head.decode(codec, errors="ignore").lstrip("\ufeff")
+        if _PROLOG_DOCTYPE.match(text.encode("utf-8", errors="ignore")):
+            return True
+    return False
+
+
+def _doctype_problem(where: str, field: str) -> Problem:
+    return Problem(
+        where,
+        1,
+        field,
+        "a <!DOCTYPE> declaration is not allowed (DTDs and entities are refused)",
+        "a document without a DOCTYPE; write characters directly, not as entities",
+    )
 
 
 def _syntax_problem(exc: etree.XMLSyntaxError, where: str, field: str) -> Problem:
@@ -113,15 +137,12 @@ def _syntax_problem(exc: etree.XMLSyntaxError, where: str, field: str) -> Proble
     return Problem(where, line, field, f"not well-formed XML: {message}", "well-formed XML")
 
 
-def depth_over(element: etree._Element, limit: int) -> int | None:
-    """How deep elements nest below ``element`` when that is over ``limit``, else None."""
-    deepest = 0
+def nests_deeper_than(element: etree._Element, limit: int) -> bool:
+    """True when elements nest more than ``limit`` levels below ``element``."""
     stack = [(element, 0)]
     while stack:
         node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
+        if depth > limit:
+            return True
         stack.extend((child, depth + 1) for child in node)
-    return None
+    return False
