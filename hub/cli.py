@@ -123,22 +123,21 @@ def record_files(paths: Sequence[Path]) -> Iterator[Path]:
 
 def check_file(
     path: Path, limits: Limits, federation: Federation | None
-) -> tuple[records.Record | None, list[Problem]]:
-    """The record in ``path`` and its problems (checked against ``federation`` when given)."""
+) -> tuple[list[records.Record], list[Problem]]:
+    """The records in ``path`` (one ``<record>`` or a ``<records>`` batch) and their
+    problems, checked against ``federation`` when given."""
     where = str(path)
     size = path.stat().st_size
     if size > limits.max_bytes:
         message = f"file is {size:,} bytes, over the limit of {limits.max_bytes:,}"
-        return None, [
-            Problem(where, None, "record", message, "GOVHUB_MAX_RECORD_BYTES to raise it")
-        ]
+        return [], [Problem(where, None, "record", message, "GOVHUB_MAX_RECORD_BYTES to raise it")]
     try:
-        record = records.parse(path.read_bytes(), where, limits=limits)
+        found = records.parse_batch(path.read_bytes(), where, limits=limits)
     except records.RecordInvalid as exc:
-        return None, exc.problems
+        return [], exc.problems
     if federation is None:
-        return record, []
-    return record, federation_problems(record, federation, where)
+        return found, []
+    return found, [p for record in found for p in federation_problems(record, federation, where)]
 
 
 # --- govhub nodes ------------------------------------------------------------
@@ -219,14 +218,15 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     invalid = 0
     width = max(len(node.path) for node in federation.nodes.values())
     for path in files:
-        record, found = check_file(path, limits, federation)
-        if record is None or found:
+        found, problems = check_file(path, limits, federation)
+        if problems:
             invalid += 1
-            for problem in found:
+            for problem in problems:
                 print(f"  ✗ {problem}")
             continue
-        node = federation.node(record.origin.node)
-        print(f"  ✓ {record.kind:<14} {node.path:<{width}} {record.title[:40]}")
+        for record in found:
+            node = federation.node(record.origin.node)
+            print(f"  ✓ {record.kind:<14} {node.path:<{width}} {record.title[:40]}")
     _heading(f"{len(files) - invalid} valid, {invalid} invalid")
     print("Next: `govhub validate PATH...` checks your own records (docs/records.md).")
     return EXIT_INVALID if invalid else EXIT_OK

@@ -179,7 +179,7 @@ def normalise_doc_number(value: str) -> str:
 
 def _character_problem(value: str) -> str | None:
     """Full-width characters or surrounding spaces, the usual faults of copied codes."""
-    if any(unicodedata.east_asian_width(ch) == "F" for ch in value):
+    if not value.isascii() and any(unicodedata.east_asian_width(ch) == "F" for ch in value):
         return f"{value!r} has full-width characters; write ASCII digits and letters"
     if value != value.strip():
         return f"{value!r} has spaces around it; remove them"

@@ -129,7 +129,7 @@ def test_missing_required_element_says_what_is_missing() -> None:
     data = edit("</title>", "-->", data)
     message = only_problem(data)
     assert message.startswith(
-        "record.xml:8: issuers: element 'issuers' is not expected here; title must come first"
+        "record.xml:8: issuers: element 'issuers' is not allowed here; the next element may be title"
     )
     assert "(expected title: the document's title" in message
 

@@ -168,3 +168,30 @@ def test_comments_and_processing_instructions_are_dropped() -> None:
     record = records.parse(data)
     assert b"internal note" not in record.to_xml()
     assert record == records.parse(DOCUMENT)
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"<?p?>" * 5000,
+        b"\n" * 100_000,
+        b"<!-- -->" * 5000 + b"<!--" + b"-" * 10_000,
+        b"<?" + b"?" * 50_000,
+    ],
+    ids=["many-pis", "many-blank-lines", "many-comments", "unclosed-pi"],
+)
+def test_prolog_scan_is_linear_on_hostile_prologs(prolog: bytes) -> None:
+    started = time.perf_counter()
+    declares = records.safe_xml.declares_doctype(
+        b'<?xml version="1.0"?>' + prolog + b"<!DOCTYPE x><x/>"
+    )
+    assert time.perf_counter() - started < QUICK
+    assert declares == (
+        prolog.count(b"<!--") == prolog.count(b"-->") and not prolog.startswith(b"<??")
+    )
+
+
+def test_doctype_after_comments_and_pis_is_found() -> None:
+    data = b'<?xml version="1.0"?>\n<!-- a -->\n<?pi x?>\n<!DOCTYPE r [<!ENTITY e "x">]>\n<r/>'
+    assert records.safe_xml.declares_doctype(data)
+    assert not records.safe_xml.declares_doctype(b"<r><![CDATA[<!DOCTYPE r>]]></r>")

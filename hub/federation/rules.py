@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import re
 
+# The record standard's vocabularies, re-exported for the map's checks.
+from hub.records.model import DEFAULT_LANGUAGE
+from hub.records.model import KINDS as KINDS
+from hub.records.model import LANGUAGES as LANGUAGES
+
 LEVELS = ("central", "department", "provincial", "municipal", "county")
 
 # level -> the levels its parent may have. County governments sit under a city,
@@ -21,20 +26,7 @@ PARENT_LEVELS: dict[str, tuple[str, ...]] = {
     "department": ("central", "provincial", "municipal", "county"),
 }
 
-LANGUAGES = ("zh-Hans", "zh-Hant", "en", "bo", "ug", "mn", "ii", "za", "ko")
-DEFAULT_LANGUAGES = ("zh-Hans",)
-
-KINDS = (
-    "document",
-    "news",
-    "notice",
-    "interpretation",
-    "emergency",
-    "statistics",
-    "profile",
-    "service",
-    "interaction",
-)
+DEFAULT_LANGUAGES = (DEFAULT_LANGUAGE,)
 
 NODE_KEYS = (
     "id",

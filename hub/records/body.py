@@ -48,6 +48,8 @@ SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _P = f"{{{XHTML_NS}}}"
+_P_LENGTH = len(_P)
+_NONE: frozenset[str] = frozenset()
 ALLOWED_HINT = (
     "text markup only (p, h1-h6, a, img, table, ul/ol/li, strong, em, …); sanitize the body"
 )
@@ -55,54 +57,60 @@ ALLOWED_HINT = (
 
 def body_problems(body: etree._Element, where: str, max_depth: int) -> list[Problem]:
     """Everything in ``body`` that a sanitized body may not contain."""
-    if nests_deeper_than(body, max_depth):
+    problems: list[Problem] = []
+    count = 0
+    for element in body.iterdescendants():
+        count += 1
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue
+        name = tag[_P_LENGTH:] if tag.startswith(_P) else None
+        if name not in ELEMENTS or (element.attrib and _attribute_fault(name, element)):
+            problems.extend(_element_problems(element, name, where))
+    # Only a body with more elements than the limit can nest deeper than it.
+    if count > max_depth and nests_deeper_than(body, max_depth):
         message = f"markup nests more than {max_depth} levels deep"
         return [Problem(where, body.sourceline, "body", message, "a flatter body")]
-    return list(_walk(body, where))
+    return problems
 
 
-def _walk(body: etree._Element, where: str) -> Iterator[Problem]:
-    for element in body.iterdescendants():
-        if not isinstance(element.tag, str):
-            continue
-        path = _path(element)
-        if not element.tag.startswith(_P):
+def _attribute_fault(name: str, element: etree._Element) -> bool:
+    allowed = ELEMENT_ATTRIBUTES.get(name, _NONE)
+    for attribute, value in element.attrib.items():
+        if attribute not in allowed and attribute not in GLOBAL_ATTRIBUTES:
+            return True
+        if attribute in URL_ATTRIBUTES and not url_is_safe(value):
+            return True
+    return False
+
+
+def _element_problems(element: etree._Element, name: str | None, where: str) -> Iterator[Problem]:
+    """The problems of one element already known to have some (the slow, explaining path)."""
+    path, line = _path(element), element.sourceline
+    if name is None:
+        yield Problem(
+            where,
+            line,
+            path,
+            "only XHTML elements are allowed in a body",
+            f"elements in the {XHTML_NS} namespace",
+        )
+        return
+    if name not in ELEMENTS:
+        yield Problem(
+            where, line, path, f"element '{name}' is not allowed in a sanitized body", ALLOWED_HINT
+        )
+        return
+    allowed = ELEMENT_ATTRIBUTES.get(name, _NONE)
+    for attribute, value in element.attrib.items():
+        if attribute not in allowed and attribute not in GLOBAL_ATTRIBUTES:
+            message = f"attribute '{attribute}' is not allowed on '{name}'"
+            yield Problem(where, line, f"{path}/@{attribute}", message, _attribute_hint(name))
+        elif attribute in URL_ATTRIBUTES and not url_is_safe(value):
+            message = f"unsafe URL {value[:80]!r}"
             yield Problem(
-                where,
-                element.sourceline,
-                path,
-                "only XHTML elements are allowed in a body",
-                f"elements in the {XHTML_NS} namespace",
+                where, line, f"{path}/@{attribute}", message, "an http(s), mailto or relative URL"
             )
-            continue
-        name = element.tag[len(_P) :]
-        if name not in ELEMENTS:
-            yield Problem(
-                where,
-                element.sourceline,
-                path,
-                f"element '{name}' is not allowed in a sanitized body",
-                ALLOWED_HINT,
-            )
-            continue
-        allowed = ELEMENT_ATTRIBUTES.get(name, frozenset())
-        for attribute, value in element.attrib.items():
-            if attribute not in allowed and attribute not in GLOBAL_ATTRIBUTES:
-                yield Problem(
-                    where,
-                    element.sourceline,
-                    f"{path}/@{attribute}",
-                    f"attribute '{attribute}' is not allowed on '{name}'",
-                    _attribute_hint(name),
-                )
-            elif attribute in URL_ATTRIBUTES and not url_is_safe(value):
-                yield Problem(
-                    where,
-                    element.sourceline,
-                    f"{path}/@{attribute}",
-                    f"unsafe URL {value[:80]!r}",
-                    "an http(s), mailto or relative URL",
-                )
 
 
 def url_is_safe(url: str) -> bool:

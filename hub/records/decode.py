@@ -57,9 +57,8 @@ class _Reader:
             raise self.fail(field, element, exc) from None
 
 
-def record_from_tree(tree: etree._ElementTree, where: str) -> Record:
-    """The ``Record`` that a schema-valid tree describes."""
-    root = tree.getroot()
+def record_from_element(root: etree._Element, where: str) -> Record:
+    """The ``Record`` that a schema-valid ``<record>`` element describes."""
     reader = _Reader(where)
     reader.lines["record"] = root.sourceline
     values: dict[str, Any] = {"kind": _token(root.get("kind")), "lang": root.get(_XML_LANG)}

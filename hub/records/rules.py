@@ -13,7 +13,6 @@ from hub.codes import (
     INDEX_NUMBER_EXPECTED,
     SITE_CODE_EXPECTED,
     index_number_problem,
-    index_number_year,
     site_code_problem,
 )
 from hub.errors import Problem
@@ -74,7 +73,7 @@ def index_number_valid(record: Record, where: str) -> Iterator[Problem]:
     if problem:
         yield _at(record, where, "indexNumber", problem, INDEX_NUMBER_EXPECTED)
         return
-    year = index_number_year(record.index_number)
+    year = int(record.index_number[-10:-6])  # valid: ...'/YYYY-NNNNN
     years = {record.published.year} | ({record.created.year} if record.created else set())
     if year not in years:
         shown = " or ".join(str(y) for y in sorted(years))

@@ -84,7 +84,10 @@ def parse_untrusted(
     return tree
 
 
-_PROLOG_DOCTYPE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.S)
+# Linear-time: each alternative consumes input, and comment/PI bodies cannot overlap.
+_PROLOG_DOCTYPE = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?(?:[^?]|\?(?!>))*\?>|<!--(?:[^-]|-(?!->))*-->)*<!DOCTYPE"
+)
 _WIDE_CODECS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
 
@@ -93,16 +96,14 @@ def declares_doctype(data: bytes | bytearray | memoryview) -> bool:
 
     Checked before parsing so that a DTD never reaches the parser at all.
     """
-    head = bytes(data[:65536])
-    if _PROLOG_DOCTYPE.match(head):
-        return True
-    if b"\x00" not in head[:4] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False
-    for codec in _WIDE_CODECS:
-        text = head.decode(codec, errors="ignore").lstrip("\ufeff")
-        if _PROLOG_DOCTYPE.match(text.encode("utf-8", errors="ignore")):
-            return True
-    return False
+    whole = bytes(data)
+    if b"\x00" in whole[:4] or whole.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return any(_PROLOG_DOCTYPE.match(_to_utf8(whole, codec)) for codec in _WIDE_CODECS)
+    return b"<!DOCTYPE" in whole and _PROLOG_DOCTYPE.match(whole) is not None
+
+
+def _to_utf8(data: bytes, codec: str) -> bytes:
+    return data.decode(codec, errors="ignore").lstrip("\ufeff").encode("utf-8", errors="ignore")
 
 
 def _doctype_problem(where: str, field: str) -> Problem:

@@ -27,6 +27,7 @@ SCHEMA_FILE = "record.xsd"
 
 _ERROR = re.compile(r"Element '([^']+)'(?:, attribute '([^']+)')?: (.*)", re.S)
 _MISSING_ATTRIBUTE = re.compile(r"The attribute '([^']+)' is required but missing")
+_EXPECTED_LIST = re.compile(r"Expected is(?: one of)? \(\s*(.*?)\s*\)")
 _QNAMES = re.compile(r"\{[^}]*\}")
 _VALUE_ERRORS = ("DATATYPE", "FACET", "PATTERN", "ENUMERATION", "LENGTH", "INCLUSIVE")
 
@@ -42,7 +43,8 @@ class RecordSchema:
         """Schema problems of ``tree`` (empty when valid)."""
         if self.validator.validate(tree):
             return []
-        return [self._explain(error, tree, where) for error in self.validator.error_log]
+        problems = [self._explain(error, tree, where) for error in self.validator.error_log]
+        return list(dict.fromkeys(problems))  # libxml2 can report one fault twice (two facets)
 
     def _explain(self, error: etree._LogEntry, tree: etree._ElementTree, where: str) -> Problem:
         match = _ERROR.match(error.message)
@@ -105,17 +107,15 @@ class RecordSchema:
         return Problem(where, error.line, f"{path}/@{attribute}", _strip_namespaces(detail))
 
     def _content_problem(self, where: str, line: int, path: str, leaf: str, detail: str) -> Problem:
-        wanted = _QNAMES.sub("", detail.split("Expected is", 1)[-1]).strip(" ().")
-        names = [name.strip() for name in wanted.split(",") if name.strip()]
-        hint = "; ".join(
-            f"{name}: {self.expected[name]}" for name in names if name in self.expected
-        )
+        listed = _EXPECTED_LIST.search(detail)
+        names = [_element_name(name) for name in listed.group(1).split(",")] if listed else []
+        hint = "; ".join(f"{n}: {self.expected[n]}" for n in names if n in self.expected)
         if detail.startswith("Missing child"):
             return Problem(where, line, path, f"missing {' or '.join(names)}", hint)
-        if "Expected is" not in detail:
-            return Problem(where, line, path, f"element '{leaf}' is not expected here")
-        message = f"element '{leaf}' is not expected here; {' or '.join(names)} must come first"
-        return Problem(where, line, path, message, hint)
+        message = f"element '{leaf}' is not allowed here"
+        if names:
+            message += f"; the next element may be {' or '.join(names)}"
+        return Problem(where, line, path, message, hint or "the element order of docs/records.md")
 
 
 def field_path(element: etree._Element) -> str:
@@ -131,9 +131,32 @@ def field_path(element: etree._Element) -> str:
     return "/".join(reversed(parts)) or "record"
 
 
+_NOUNS = {
+    "docNumber": "document number",
+    "lang": "language",
+    "published": "publication time",
+    "updated": "revision time",
+    "created": "creation date",
+    "asked": "time",
+    "answered": "time",
+    "at": "time",
+    "until": "date",
+}
+
+
 def _noun(name: str) -> str:
-    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).lower().split(":")[-1]
-    return {"doc number": "document number", "lang": "language"}.get(words, words)
+    name = name.rpartition("}")[2]
+    return _NOUNS.get(name) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).lower()
+
+
+def _element_name(listed: str) -> str:
+    """A name from libxml2's list of expected elements, readable."""
+    name = listed.strip()
+    if name.startswith("##other"):
+        return "an extension element (another namespace)"
+    if name.endswith("*"):  # a wildcard such as the body's XHTML content
+        return "an XHTML element"
+    return _QNAMES.sub("", name)
 
 
 def _strip_namespaces(message: str) -> str:
