@@ -15,6 +15,7 @@ Codes are checked strictly: ASCII only, capitals, no surrounding spaces.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -144,6 +145,7 @@ def index_number_year(value: str) -> int | None:
     return int(value.split("/")[1][:4])
 
 
+@functools.lru_cache(maxsize=4096)  # one code per site: it repeats in every record
 def site_code_problem(value: str) -> str | None:
     """Say what is wrong with a website site code (网站标识码), or None.
 
@@ -232,6 +234,7 @@ def _division_problem(division: str, *, national_allowed: bool) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # one code per agency: it repeats in every record
 def _index_prefix_problem(prefix: str) -> str | None:
     """The organisation code or credit code at the front of an index number, fully checked."""
     if len(prefix) == 9:

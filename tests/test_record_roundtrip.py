@@ -117,7 +117,7 @@ def valid_records(draw: st.DrawFn) -> Record:
     body = draw(
         st.none()
         | st.lists(text, min_size=1, max_size=3).map(
-            lambda ps: "\n".join(
+            lambda ps: "".join(
                 f'<p xmlns="http://www.w3.org/1999/xhtml">{_escape(p)}</p>' for p in ps
             )
         )

@@ -32,49 +32,59 @@ _P = f"{{{NS}}}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
-class _Reader:
-    """Collects field values and source lines while walking one record."""
+Reader = Callable[[etree._Element, dict[str, Any], str], None]
 
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.lines: dict[str, int] = {}
-
-    def fail(self, field: str, element: etree._Element, exc: ValueError) -> RecordInvalid:
-        return RecordInvalid(
-            [Problem(self.where, element.sourceline, field, f"not a real date: {exc}")]
-        )
-
-    def date(self, value: str | None, element: etree._Element, field: str) -> date:
-        try:
-            return date.fromisoformat((value or "").strip())
-        except ValueError as exc:
-            raise self.fail(field, element, exc) from None
-
-    def datetime(self, value: str | None, element: etree._Element, field: str) -> datetime:
-        try:
-            return datetime.fromisoformat((value or "").strip())
-        except ValueError as exc:
-            raise self.fail(field, element, exc) from None
+# Elements whose value is their text as written, and the model field for each.
+_TEXT_FIELDS = {
+    "id": "id",
+    "indexNumber": "index_number",
+    "title": "title",
+    "docNumber": "doc_number",
+    "genre": "genre",
+    "summary": "summary",
+}
+_P_LENGTH = len(_P)
 
 
 def record_from_element(root: etree._Element, where: str) -> Record:
     """The ``Record`` that a schema-valid ``<record>`` element describes."""
-    reader = _Reader(where)
-    reader.lines["record"] = root.sourceline
+    lines = {"record": root.sourceline}
     values: dict[str, Any] = {"kind": _token(root.get("kind")), "lang": root.get(_XML_LANG)}
     extensions = []
     for element in root:
         tag = element.tag
-        if not isinstance(tag, str):
+        if tag.__class__ is not str:  # a comment or processing instruction
             continue
-        if not tag.startswith(_P):
+        if tag[:_P_LENGTH] != _P:
             extensions.append(_c14n(element))
             continue
-        name = tag[len(_P) :]
-        reader.lines[name] = element.sourceline
-        _FIELDS[name](reader, element, values)
+        name = tag[_P_LENGTH:]
+        lines[name] = element.sourceline
+        field = _TEXT_FIELDS.get(name)
+        if field is not None:
+            values[field] = element.text
+        else:
+            _READERS[name](element, values, where)
     values["extensions"] = tuple(extensions)
-    return Record(**values, lines=reader.lines)
+    return Record(**values, lines=lines)
+
+
+def _date(value: str | None, element: etree._Element, field: str, where: str) -> date:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError as exc:
+        raise _not_real(field, element, exc, where) from None
+
+
+def _datetime(value: str | None, element: etree._Element, field: str, where: str) -> datetime:
+    try:
+        return datetime.fromisoformat((value or "").strip())
+    except ValueError as exc:
+        raise _not_real(field, element, exc, where) from None
+
+
+def _not_real(field: str, element: etree._Element, exc: ValueError, where: str) -> RecordInvalid:
+    return RecordInvalid([Problem(where, element.sourceline, field, f"not a real date: {exc}")])
 
 
 def _c14n(element: etree._Element) -> str:
@@ -94,71 +104,71 @@ def _maybe_token(value: str | None) -> str | None:
     return None if value is None else _token(value)
 
 
-def _set_token(name: str) -> Callable[[_Reader, etree._Element, dict[str, Any]], None]:
-    def read(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-        values[name] = _maybe_token(element.text)
-
-    return read
+def _validity(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    values["validity"] = _maybe_token(element.text)
 
 
-def _set(name: str) -> Callable[[_Reader, etree._Element, dict[str, Any]], None]:
-    def read(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-        values[name] = element.text
-
-    return read
+def _urgency(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    values["urgency"] = _maybe_token(element.text)
 
 
-def _revision(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _revision(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["revision"] = int(element.text or "0")
 
 
-def _origin(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _origin(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["origin"] = Origin(element.get("node"), element.get("site"))
 
 
-def _issuers(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _issuers(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["issuers"] = _texts(element)
 
 
-def _topic(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _topic(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["topic"] = Topic(element.get("class"), element.get("sub"))
 
 
-def _keywords(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _keywords(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["keywords"] = _texts(element)
 
 
-def _created(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-    values["created"] = reader.date(element.text, element, "created")
+def _created(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    values["created"] = _date(element.text, element, "created", where)
 
 
-def _published(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-    values["published"] = reader.datetime(element.text, element, "published")
+def _published(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    values["published"] = _datetime(element.text, element, "published", where)
 
 
-def _updated(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-    values["updated"] = reader.datetime(element.text, element, "updated")
+def _updated(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    values["updated"] = _datetime(element.text, element, "updated", where)
 
 
-def _disclosure(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _disclosure(element: etree._Element, values: dict[str, Any], where: str) -> None:
     until = element.get("until")
     values["disclosure"] = Disclosure(
         _token(element.get("mode")),
         _maybe_token(element.get("audience")),
         _maybe_token(element.get("duration")),
-        reader.date(until, element, "disclosure/@until") if until else None,
+        _date(until, element, "disclosure/@until", where) if until else None,
     )
 
 
-def _body(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
-    values["body"] = "\n".join(_c14n(child) for child in element if isinstance(child.tag, str))
+def _body(element: etree._Element, values: dict[str, Any], where: str) -> None:
+    # The whitespace between a body's block elements means nothing (the content is
+    # element-only): drop it, then serialise the body once and keep what is inside.
+    element.text = None
+    for child in element:
+        child.tail = None
+    text = _c14n(element)
+    values["body"] = text[text.index(">") + 1 : text.rindex("</")]
 
 
-def _link(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _link(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["link"] = _token(element.get("href"))
 
 
-def _attachments(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _attachments(element: etree._Element, values: dict[str, Any], where: str) -> None:
     items = []
     for child in element.iterchildren(f"{_P}attachment"):
         size = child.get("size")
@@ -174,26 +184,26 @@ def _attachments(reader: _Reader, element: etree._Element, values: dict[str, Any
     values["attachments"] = tuple(items)
 
 
-def _relations(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _relations(element: etree._Element, values: dict[str, Any], where: str) -> None:
     values["relations"] = tuple(
         Relation(_token(child.get("type")), child.get("ref"), child.get("docNumber"))
         for child in element.iterchildren(f"{_P}relation")
     )
 
 
-def _status(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _status(element: etree._Element, values: dict[str, Any], where: str) -> None:
     at = element.get("at")
     values["status"] = Status(
         _token(element.text),
         element.get("reason"),
-        reader.datetime(at, element, "status/@at") if at else None,
+        _datetime(at, element, "status/@at", where) if at else None,
     )
 
 
-def _service(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _service(element: etree._Element, values: dict[str, Any], where: str) -> None:
     fields: dict[str, Any] = {}
     for child in element:
-        name = etree.QName(child).localname
+        name = child.tag[_P_LENGTH:]
         if name == "materials":
             fields["materials"] = _texts(child)
         elif name == "forms":
@@ -212,12 +222,12 @@ def _service(reader: _Reader, element: etree._Element, values: dict[str, Any]) -
     )
 
 
-def _interaction(reader: _Reader, element: etree._Element, values: dict[str, Any]) -> None:
+def _interaction(element: etree._Element, values: dict[str, Any], where: str) -> None:
     fields: dict[str, Any] = {}
     for child in element:
-        name = etree.QName(child).localname
+        name = child.tag[_P_LENGTH:]
         if name in ("asked", "answered"):
-            fields[name] = reader.datetime(child.text, child, f"interaction/{name}")
+            fields[name] = _datetime(child.text, child, f"interaction/{name}", where)
         elif name == "answeredBy":
             fields["answered_by"] = child.text
         else:
@@ -225,28 +235,22 @@ def _interaction(reader: _Reader, element: etree._Element, values: dict[str, Any
     values["interaction"] = Interaction(_token(element.get("channel")), **fields)
 
 
-_FIELDS: dict[str, Callable[[_Reader, etree._Element, dict[str, Any]], None]] = {
-    "id": _set("id"),
+_READERS: dict[str, Reader] = {
     "revision": _revision,
     "origin": _origin,
-    "indexNumber": _set("index_number"),
-    "title": _set("title"),
     "issuers": _issuers,
-    "docNumber": _set("doc_number"),
     "topic": _topic,
-    "genre": _set("genre"),
     "keywords": _keywords,
     "created": _created,
     "published": _published,
     "updated": _updated,
-    "validity": _set_token("validity"),
+    "validity": _validity,
     "disclosure": _disclosure,
-    "summary": _set("summary"),
     "body": _body,
     "link": _link,
     "attachments": _attachments,
     "relations": _relations,
-    "urgency": _set_token("urgency"),
+    "urgency": _urgency,
     "status": _status,
     "service": _service,
     "interaction": _interaction,

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from hub.records.model import NS, XHTML_NS, Record, Service
+from hub.records.model import NS, Record, Service
 
 _P = f"{{{NS}}}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -123,9 +123,7 @@ def _service(root: etree._Element, service: Service) -> None:
 
 
 def _body(root: etree._Element, body: str) -> None:
-    wrapper = etree.fromstring(
-        f'<body xmlns="{NS}" xmlns:h="{XHTML_NS}">{body}</body>'.encode(), _FRAGMENT_PARSER
-    )
+    wrapper = etree.fromstring(f'<body xmlns="{NS}">{body}</body>'.encode(), _FRAGMENT_PARSER)
     element = etree.SubElement(root, f"{_P}body")
     element.extend(list(wrapper))
 

@@ -129,7 +129,8 @@ class Record:
     validity: str | None = None
     disclosure: Disclosure | None = None
     summary: str | None = None
-    body: str | None = None  # sanitized XHTML elements, exclusive-C14N serialized
+    # Sanitized XHTML: the body's elements, exclusive-C14N serialized, nothing between them.
+    body: str | None = None
     link: str | None = None
     attachments: tuple[Attachment, ...] = ()
     relations: tuple[Relation, ...] = ()
