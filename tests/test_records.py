@@ -364,3 +364,13 @@ def test_model_is_immutable_value() -> None:
     assert record == records.parse(DOCUMENT) and hash(record.origin) == hash(
         records.Origin("cn", "bm01000001")
     )
+
+
+def test_body_with_prefixes_declared_above_it_stays_self_contained() -> None:
+    data = edit("<record ", '<record xmlns:h="http://www.w3.org/1999/xhtml" ')
+    data = edit("<body>", "<body><h:p>前缀<h:b>加粗</h:b></h:p>", data)
+    record = records.parse(data)
+    assert record.body is not None and record.body.startswith(
+        '<h:p xmlns:h="http://www.w3.org/1999/xhtml">'
+    )
+    assert records.parse(record.to_xml()) == record

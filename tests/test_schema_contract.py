@@ -82,3 +82,51 @@ def test_both_validators_refuse_broken_records(
     data = DOCUMENT.replace(old, new, 1).encode()
     assert not lxml_valid(data), case
     assert not second_validator.is_valid(etree.fromstring(data)), case
+
+
+def test_body_profile_in_code_matches_the_schema() -> None:
+    """hub/records/body.py explains refusals with the same lists the schema enforces."""
+    from hub.records import body
+
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    profile = etree.parse(str(schema_path().with_name("xhtml-body.xsd"))).getroot()
+    declared = {e.get("name"): e for e in profile.iterfind(f"{xs}element")}
+    assert set(declared) == body.ELEMENTS
+    common = {a.get("name") for a in profile.find(f"{xs}attributeGroup").iterfind(f"{xs}attribute")}
+    assert common | {"{http://www.w3.org/XML/1998/namespace}lang"} == body.GLOBAL_ATTRIBUTES | {
+        None
+    }
+    for name, element in declared.items():
+        own = {a.get("name") for a in element.iter(f"{xs}attribute")}
+        assert own == set(body.ELEMENT_ATTRIBUTES.get(name, ())), name
+        urls = {
+            a.get("name") for a in element.iter(f"{xs}attribute") if a.get("type") == "h:SafeUrl"
+        }
+        assert urls == own & body.URL_ATTRIBUTES, name
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://www.gov.cn/", True),
+        ("HTTP://WWW.GOV.CN/", True),
+        ("mailto:ban@gov.cn", True),
+        ("/zhengce/a:b", True),
+        ("?q=a:b", True),
+        ("#top", True),
+        ("javascript:alert(1)", False),
+        (" jav\tascript:alert(1)", False),
+        ("java\u200bscript:alert(1)", False),
+        ("data:text/html;base64,PHNjcmlwdD4=", False),
+        ("vbscript:x", False),
+    ],
+)
+def test_url_rule_agrees_between_code_and_schema(url: str, safe: bool) -> None:
+    from hub.records.body import url_is_safe
+
+    link = f'<a xmlns="http://www.w3.org/1999/xhtml" href="{url}">x</a>'
+    data = DOCUMENT.replace(
+        "<body>", f"<body><p xmlns='http://www.w3.org/1999/xhtml'>{link}</p>", 1
+    )
+    assert url_is_safe(url) is safe
+    assert lxml_valid(data.encode()) is safe

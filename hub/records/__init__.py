@@ -2,7 +2,7 @@
 
 The one flow every record takes on its way in::
 
-    bytes ─ parse_untrusted ─ XSD (lxml) ─ body check ─ decode ─ rules ─► Record
+    bytes ─ parse_untrusted ─ XSD (lxml; bodies too) ─ decode ─ depth, rules ─► Record
 
 ``parse`` raises ``RecordInvalid`` listing every problem it can find at the
 first stage that fails; ``parse_batch`` reads ``<records>`` batches the same
@@ -14,7 +14,6 @@ from __future__ import annotations
 from lxml import etree
 
 from hub.errors import Problem, RecordInvalid
-from hub.records.body import body_problems
 from hub.records.decode import record_from_element
 from hub.records.model import (
     DEFAULT_LANGUAGE,
@@ -92,27 +91,37 @@ def _valid_tree(data: bytes, where: str, limits: Limits) -> etree._ElementTree:
 
 
 def _record(element: etree._Element, where: str, limits: Limits) -> Record:
-    problems = _open_content_problems(element, where, limits.max_depth)
-    if problems:
-        raise RecordInvalid(problems)
     record = record_from_element(element, where)
-    problems = rule_problems(record, where)
+    problems = _depth_problems(record, element, where, limits.max_depth) + rule_problems(
+        record, where
+    )
     if problems:
         raise RecordInvalid(problems)
     return record
 
 
-def _open_content_problems(record: etree._Element, where: str, max_depth: int) -> list[Problem]:
-    """Checks on what XSD lets through unexamined: the body and extension elements."""
+def _depth_problems(
+    record: Record, element: etree._Element, where: str, limit: int
+) -> list[Problem]:
+    """Open content (body, extensions) nesting deeper than ``limit``.
+
+    Nesting deeper than the limit needs more elements than the limit, so content
+    whose serialised form has fewer '<' than that is never walked.
+    """
     problems = []
-    for child in record:
-        if child.tag == _BODY:
-            problems.extend(body_problems(child, where, max_depth))
-        elif not child.tag.startswith(_OWN) and nests_deeper_than(child, max_depth):
-            message = f"extension nests more than {max_depth} levels deep"
-            problems.append(
-                Problem(where, child.sourceline, field_path(child), message, "a flatter extension")
-            )
+    if record.body is not None and record.body.count("<") > limit:
+        body = element.find(_BODY)
+        if body is not None and nests_deeper_than(body, limit):
+            message = f"markup nests more than {limit} levels deep"
+            problems.append(Problem(where, body.sourceline, "body", message, "a flatter body"))
+    if any(extension.count("<") > limit for extension in record.extensions):
+        for child in element:
+            if not child.tag.startswith(_OWN) and nests_deeper_than(child, limit):
+                message = f"extension nests more than {limit} levels deep"
+                path = field_path(child)
+                problems.append(
+                    Problem(where, child.sourceline, path, message, "a flatter extension")
+                )
     return problems
 
 

@@ -160,8 +160,14 @@ def _body(element: etree._Element, values: dict[str, Any], where: str) -> None:
     element.text = None
     for child in element:
         child.tail = None
-    text = _c14n(element)
-    values["body"] = text[text.index(">") + 1 : text.rindex("</")]
+    text = etree.tostring(element, encoding="unicode")
+    start = text.index(">") + 1
+    if "xmlns:" in text[:start]:
+        # A prefix declared above the body: serialise each child on its own so
+        # that every one carries the declarations it uses.
+        values["body"] = "".join(_c14n(child) for child in element)
+    else:
+        values["body"] = text[start : text.rindex("</")]
 
 
 def _link(element: etree._Element, values: dict[str, Any], where: str) -> None:

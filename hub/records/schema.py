@@ -19,9 +19,11 @@ from pathlib import Path
 from lxml import etree
 
 from hub.errors import Problem
+from hub.records.body import explain_body
 from hub.records.model import NS
 
 XS = "http://www.w3.org/2001/XMLSchema"
+_BODY = f"{{{NS}}}body"
 EXPECTED_SOURCE = "urn:govhub:expected"
 SCHEMA_FILE = "record.xsd"
 
@@ -43,7 +45,15 @@ class RecordSchema:
         """Schema problems of ``tree`` (empty when valid)."""
         if self.validator.validate(tree):
             return []
-        problems = [self._explain(error, tree, where) for error in self.validator.error_log]
+        problems: list[Problem] = []
+        explained: set[etree._Element] = set()
+        for error in self.validator.error_log:
+            body = _enclosing_body(tree, error)
+            if body is None:
+                problems.append(self._explain(error, tree, where))
+            elif body not in explained:
+                explained.add(body)
+                problems.extend(explain_body(body, where) or [self._explain(error, tree, where)])
         return list(dict.fromkeys(problems))  # libxml2 can report one fault twice (two facets)
 
     def _explain(self, error: etree._LogEntry, tree: etree._ElementTree, where: str) -> Problem:
@@ -116,6 +126,17 @@ class RecordSchema:
         if names:
             message += f"; the next element may be {' or '.join(names)}"
         return Problem(where, line, path, message, hint or "the element order of docs/records.md")
+
+
+def _enclosing_body(tree: etree._ElementTree, error: etree._LogEntry) -> etree._Element | None:
+    """The record body that an error lies inside, if any."""
+    found = tree.xpath(error.path) if error.path else []
+    node = found[0] if found else None
+    while node is not None:
+        if node.tag == _BODY:
+            return node
+        node = node.getparent()
+    return None
 
 
 def field_path(element: etree._Element) -> str:
