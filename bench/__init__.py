@@ -8,4 +8,5 @@ from __future__ import annotations
 # name -> module in this package; each module has ``run(quick: bool) -> None``.
 BENCHMARKS: dict[str, str] = {
     "validate": "bench.validate",
+    "review": "bench.review",
 }

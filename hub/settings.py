@@ -36,6 +36,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _data_dir(text: str) -> Path:
+    if text:
+        return Path(text).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "govhub"
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("GOVHUB_CONFIG", "nodes.toml", "Path of the federation map (nodes.toml).", Path),
     Setting(
@@ -50,6 +58,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Deepest element nesting accepted inside a record body or extension.",
         _positive_int,
     ),
+    Setting(
+        "GOVHUB_DATABASE_URL",
+        "",
+        "PostgreSQL URL of the hub's store (postgresql://user:pass@host/db); "
+        "empty: an embedded PostgreSQL in GOVHUB_DATA_DIR.",
+        secret=True,
+    ),
+    Setting(
+        "GOVHUB_BROKER_URL",
+        "",
+        "RabbitMQ URL (amqp://user:pass@host/vhost); empty: an in-process bus.",
+        secret=True,
+    ),
+    Setting(
+        "GOVHUB_DATA_DIR",
+        "",
+        "Where govhub keeps local state (embedded database, node outboxes); "
+        "empty: $XDG_DATA_HOME/govhub or ~/.local/share/govhub.",
+        _data_dir,
+    ),
 )
 
 
@@ -58,6 +86,9 @@ class Settings:
     config: Path
     max_record_bytes: int
     max_depth: int
+    database_url: str
+    broker_url: str
+    data_dir: Path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,5 +121,6 @@ class Settings:
         rows = []
         for setting in SETTINGS:
             value = str(getattr(self, setting.key))
-            rows.append((setting.name, "********" if setting.secret else value, setting.help))
+            shown = "********" if setting.secret and value else value or "(empty)"
+            rows.append((setting.name, shown, setting.help))
         return rows

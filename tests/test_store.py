@@ -51,7 +51,6 @@ from hub.store.connection import Connection
 from hub.store.embedded import free_port
 from hub.store.migrations import lz4_supported
 
-
 ROOT = Path(__file__).parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")
 INS, UPD, SAME, STALE, CLASH = (
