@@ -97,6 +97,11 @@ def _fields(record: Record) -> Iterator[tuple[str, str]]:
             message = f"is not well-formed XHTML: {exc}"
             problem = Problem(record.id, None, "body", message, "a body read by hub.records.parse")
             raise RecordInvalid([problem]) from None
+    # Citizens' messages and the replies to them are where personal data turns up most.
+    if record.interaction is not None:
+        yield "interaction/question", record.interaction.question
+        if record.interaction.answer:
+            yield "interaction/answer", record.interaction.answer
 
 
 def _classification(field: str, text: Folded) -> Iterator[Finding]:

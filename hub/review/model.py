@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.review.terms import read_terms
 
 RULES = ("classification", "sensitive-term", "id-number", "mobile")
-FIELDS = ("title", "summary", "body")
+FIELDS = ("title", "summary", "body", "interaction/question", "interaction/answer")
 SEVERITIES = ("hold", "mention")
 
 
