@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from hub.cli import config, demo, nodes, validate
+from hub.cli import config, demo, nodes, records, validate
 from hub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError
-from hub.errors import ConfigInvalid
+from hub.errors import HubError
 from hub.settings import Settings
 
-COMMANDS = (validate, nodes, config, demo)
+COMMANDS = (validate, nodes, records, config, demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,9 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(config=getattr(args, "config", None))
         return int(args.handler(args, settings))
-    except (UsageError, ConfigInvalid) as exc:
+    except UsageError as exc:
         print(f"govhub: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INVALID
+        return EXIT_USAGE
+    except HubError as exc:  # invalid input, an unreachable service: said, not a traceback
+        print(f"govhub: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
