@@ -17,15 +17,23 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def stored(pg_conn: Connection, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> list[records.Record]:
+def stored(
+    pg_conn: Connection, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> list[records.Record]:
     federation = load_federation(ROOT / "nodes.toml")
-    examples = [records.parse(p.read_bytes()) for p in sorted((ROOT / "examples" / "records").glob("*.xml"))]
-    upsert_records(pg_conn, [StoredRecord.from_record(r, federation.node(r.node).path) for r in examples])
+    examples = [
+        records.parse(p.read_bytes()) for p in sorted((ROOT / "examples" / "records").glob("*.xml"))
+    ]
+    upsert_records(
+        pg_conn, [StoredRecord.from_record(r, federation.node(r.node).path) for r in examples]
+    )
     monkeypatch.setenv("GOVHUB_DATABASE_URL", pg_url)
     return examples
 
 
-def test_lists_a_subtree_newest_first(stored: list[records.Record], capsys: pytest.CaptureFixture[str]) -> None:
+def test_lists_a_subtree_newest_first(
+    stored: list[records.Record], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["records", "--scope", "cn.gd"]) == 0
     lines = capsys.readouterr().out.splitlines()
     expected = [r for r in stored if r.node in {"gd", "gz", "yx", "sz", "ft", "fs", "gdee"}]
@@ -36,7 +44,9 @@ def test_lists_a_subtree_newest_first(stored: list[records.Record], capsys: pyte
     assert any(line.endswith("[withdrawn]") for line in lines)
 
 
-def test_json_pages_with_cursors(stored: list[records.Record], capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_pages_with_cursors(
+    stored: list[records.Record], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["records", "--json", "--limit", "5"]) == 0
     first = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(first) == 5 and {"id", "path", "kind", "revision", "cursor"} <= set(first[0])
@@ -46,9 +56,13 @@ def test_json_pages_with_cursors(stored: list[records.Record], capsys: pytest.Ca
     assert not {r["id"] for r in first} & {r["id"] for r in rest}
 
 
-def test_filters_and_bad_arguments(stored: list[records.Record], capsys: pytest.CaptureFixture[str]) -> None:
+def test_filters_and_bad_arguments(
+    stored: list[records.Record], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["records", "--kind", "service", "--json"]) == 0
-    assert [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()] == ["service"]
+    assert [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()] == [
+        "service"
+    ]
     assert main(["records", "--limit", "0"]) == 2
     assert main(["records", "--after", "yesterday"]) == 2
     assert "--after" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""The message bus between nodes: records go up to portals and are pushed down to subtrees.
+
+``routing`` builds keys and bindings from node paths, ``topology`` says what
+the broker holds for a federation, ``message`` is the contract (``Message``,
+``Delivery``, ``Consumer``, ``Bus``), ``amqp`` and ``memory`` implement it, and
+``setup`` (with ``admin``) makes RabbitMQ match the federation map. See
+docs/routing.md.
+"""
+
+from hub.bus.admin import BrokerAdmin, RabbitmqctlAdmin
+from hub.bus.amqp import AmqpBus
+from hub.bus.errors import (
+    BrokerAdminError,
+    BrokerSetupError,
+    BusConnectError,
+    BusError,
+    ConsumeError,
+    DeliveryLost,
+    PublishError,
+    PublishRefused,
+)
+from hub.bus.memory import MemoryBroker, MemoryBus
+from hub.bus.message import (
+    DEAD_AT,
+    ORIGINAL_EXCHANGE,
+    ORIGINAL_QUEUE,
+    ORIGINAL_ROUTING_KEY,
+    ORIGINAL_USER_ID,
+    REASON,
+    Bus,
+    Consumer,
+    Delivery,
+    Message,
+)
+from hub.bus.routing import (
+    TOPIC_HEADER,
+    Route,
+    ancestor_bindings,
+    down_key,
+    parse_key,
+    push_binding,
+    subtree_binding,
+    topic_matches,
+    up_key,
+    wanted_by,
+)
+from hub.bus.setup import SetupReport, setup_broker
+from hub.bus.topology import QueueLimits, QueueSpec, broker_user, dead_queue, node_queues
+
+__all__ = [
+    "DEAD_AT",
+    "ORIGINAL_EXCHANGE",
+    "ORIGINAL_QUEUE",
+    "ORIGINAL_ROUTING_KEY",
+    "ORIGINAL_USER_ID",
+    "REASON",
+    "TOPIC_HEADER",
+    "AmqpBus",
+    "BrokerAdmin",
+    "BrokerAdminError",
+    "BrokerSetupError",
+    "Bus",
+    "BusConnectError",
+    "BusError",
+    "ConsumeError",
+    "Consumer",
+    "Delivery",
+    "DeliveryLost",
+    "MemoryBroker",
+    "MemoryBus",
+    "Message",
+    "PublishError",
+    "PublishRefused",
+    "QueueLimits",
+    "QueueSpec",
+    "RabbitmqctlAdmin",
+    "Route",
+    "SetupReport",
+    "ancestor_bindings",
+    "broker_user",
+    "dead_queue",
+    "down_key",
+    "node_queues",
+    "parse_key",
+    "push_binding",
+    "setup_broker",
+    "subtree_binding",
+    "topic_matches",
+    "up_key",
+    "wanted_by",
+]

@@ -1,0 +1,229 @@
+"""The hub's consumer: records from the subtree's nodes into the store.
+
+One batch at a time, top to bottom::
+
+    take up to ``batch`` deliveries ─ check each (route, node, publisher, record,
+    origin) ─ store the good ones and the dead letters in ONE transaction ─ ack
+
+A node is never trusted: the record is validated again, and its origin must
+match the routing key and the broker user that published it. Whatever fails a
+check goes to the ``dead_letters`` table with its reason, in the same
+transaction as the records, and is acked only after that commit. While the
+database is down nothing is acked: the batch waits, retries with backoff and
+resumes by itself; the broker keeps (or redelivers) everything unacked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hub import records
+from hub.bus import Delivery, parse_key
+from hub.bus.message import Consumer
+from hub.bus.topology import broker_user
+from hub.errors import Problem
+from hub.federation import Federation, UnknownNode
+from hub.records import Record, RecordInvalid
+from hub.records.rules import federation_problems
+from hub.records.safe_xml import Limits
+from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert_records
+from hub.store.connection import Connection, translate_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Checked:
+    """One delivery after the checks: its records, or why it is dead."""
+
+    delivery: Delivery
+    records: list[StoredRecord] = field(default_factory=list)
+    reason: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """What the consumer has done since it started (for logs and tests)."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dead: int = 0
+    batches: int = 0
+    waits_for_database: int = 0
+
+    def add(self, outcomes: Sequence[Outcome], dead: int) -> None:
+        for outcome in outcomes:
+            self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+        self.dead += dead
+        self.batches += 1
+
+
+@dataclass(frozen=True)
+class Checker:
+    """The checks a hub applies to every delivery, for the subtree it serves."""
+
+    federation: Federation
+    scope: str  # the id of the node whose subtree this hub aggregates
+    user_prefix: str = ""
+    limits: Limits = records.DEFAULT_LIMITS
+
+    def check(self, delivery: Delivery) -> Checked:
+        message = delivery.message
+        where = f"{message.routing_key} ({message.message_id})"
+        try:
+            route = parse_key(message.routing_key)
+            node = self.federation.by_path(route.path)
+        except (ValueError, UnknownNode) as exc:
+            return Checked(delivery, reason=f"unknown route: {exc}")
+        if route.direction != "up" or not self.federation.is_in_subtree(node.id, self.scope):
+            return Checked(
+                delivery, reason=f"{message.routing_key} is outside {self.scope}'s subtree"
+            )
+        expected_user = broker_user(node.id, self.user_prefix)
+        if message.user_id != expected_user:
+            reason = (
+                f"published by broker user {message.user_id!r}, "
+                f"not by {expected_user!r} of node {node.id!r}"
+            )
+            return Checked(delivery, reason=reason)
+        try:
+            found = records.parse_batch(message.body, where, limits=self.limits)
+        except RecordInvalid as exc:
+            return Checked(delivery, reason="invalid record", problems=_lines(exc.problems))
+        problems: list[Problem] = []
+        for record in found:
+            problems += self._origin_problems(record, node.id, route.kind, where)
+        if problems:
+            return Checked(delivery, reason="spoofed or wrong origin", problems=_lines(problems))
+        return Checked(delivery, records=[StoredRecord.from_record(r, node.path) for r in found])
+
+    def _origin_problems(
+        self, record: Record, node_id: str, kind: str, where: str
+    ) -> list[Problem]:
+        if record.origin.node != node_id:
+            message = f"record of node {record.origin.node!r} arrived under node {node_id!r}'s key"
+            return [Problem(where, None, "origin/@node", message, f"node {node_id!r}")]
+        if record.kind != kind:
+            message = f"record kind {record.kind!r} arrived under kind {kind!r}"
+            return [Problem(where, None, "record/@kind", message, kind)]
+        return federation_problems(record, self.federation, where)
+
+
+@translate_errors("store a batch")
+def store_batch(conn: Connection, checked: Sequence[Checked], source: str) -> list[Outcome]:
+    """Store the batch's records and dead letters in one transaction."""
+    with conn.transaction():
+        outcomes = upsert_records(conn, [r for c in checked for r in c.records])
+        for item in checked:
+            if item.reason:
+                message = item.delivery.message
+                add_dead_letter(
+                    conn,
+                    reason=item.reason,
+                    problems=item.problems,
+                    routing_key=message.routing_key,
+                    headers=dict(message.headers) | {"message_id": message.message_id},
+                    body=message.body,
+                    source=source,
+                )
+    return outcomes
+
+
+async def consume_forever(
+    consumer: Consumer,
+    checker: Checker,
+    connect: Callable[[], Connection],
+    stop: asyncio.Event,
+    *,
+    batch: int = 200,
+    linger: float = 0.05,
+    source: str = "hub",
+    tally: Tally | None = None,
+) -> Tally:
+    """Consume until ``stop`` is set; return what was done.
+
+    ``connect`` opens a store connection; it is called again after the database
+    went away, until it succeeds.
+    """
+    tally = tally or Tally()
+    store = _Store(connect)
+    try:
+        while not stop.is_set():
+            taken = await _take(consumer, batch, linger, stop)
+            if not taken:
+                continue
+            checked = [checker.check(delivery) for delivery in taken]
+            outcomes = await store.batch(checked, source, stop, tally)
+            if outcomes is None:  # stopping while the database is down: leave them unacked
+                break
+            for item in checked:  # the ack point: after the transaction has committed
+                await item.delivery.ack()
+            dead = sum(1 for item in checked if item.reason)
+            tally.add(outcomes, dead)
+            if dead:
+                log.warning("%d messages dead-lettered", dead, extra={"stage": "ingest"})
+    finally:
+        store.close()
+    return tally
+
+
+async def _take(
+    consumer: Consumer, batch: int, linger: float, stop: asyncio.Event
+) -> list[Delivery]:
+    """Up to ``batch`` deliveries: wait a little for the first, then ``linger`` for more."""
+    taken: list[Delivery] = []
+    timeout = 0.5
+    while len(taken) < batch and not stop.is_set():
+        try:
+            taken.append(await asyncio.wait_for(consumer.__anext__(), timeout))
+        except (TimeoutError, StopAsyncIteration):
+            break
+        timeout = linger
+    return taken
+
+
+class _Store:
+    """The consumer's store connection, reopened with backoff while the database is away."""
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
+
+    async def batch(
+        self, checked: list[Checked], source: str, stop: asyncio.Event, tally: Tally
+    ) -> list[Outcome] | None:
+        delay = 0.1
+        while True:
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self.close()
+                    self._conn = await asyncio.to_thread(self._connect)
+                return await asyncio.to_thread(store_batch, self._conn, checked, source)
+            except StoreError as exc:
+                if not exc.retryable:
+                    raise
+                tally.waits_for_database += 1
+                log.warning(
+                    "database unavailable, batch of %d waits %.1fs: %s",
+                    len(checked),
+                    delay,
+                    exc,
+                    extra={"stage": "ingest"},
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                delay = min(delay * 2, 5.0)
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+
+def _lines(problems: Sequence[Problem]) -> list[str]:
+    return [str(p) for p in problems]

@@ -1,0 +1,107 @@
+"""A node's local, durable state: one SQLite file per node.
+
+A node is small, so its outbox, its review queue (with the audit trail) and the
+records it refused live in one SQLite database in WAL mode with full
+synchronous commits: a record the node has accepted survives a crash or a
+restart. Migrations are an ordered list; the schema version is its length.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT,
+        routing_key TEXT NOT NULL,
+        body BLOB NOT NULL,
+        accepted_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        sent_at TEXT,
+        UNIQUE (record_id, revision)
+    );
+    CREATE INDEX outbox_unsent ON outbox (next_attempt_at, seq) WHERE sent_at IS NULL;
+    CREATE TABLE held (
+        record_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        findings TEXT NOT NULL,
+        held_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'approved', 'rejected')),
+        decided_by TEXT,
+        decided_at TEXT,
+        reason TEXT,
+        PRIMARY KEY (record_id, revision)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE refused (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        body BLOB NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class NodeStateError(Exception):
+    """The node's state file is unusable (newer schema, unreadable)."""
+
+
+def open_state(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating) the node's state database at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    _migrate(conn, path)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: all of it is durable on return, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise NodeStateError(
+                f"{path}: schema version {version} is newer than this govhub knows "
+                f"({SCHEMA_VERSION}); upgrade govhub or point GOVHUB_DATA_DIR elsewhere"
+            )
+        for step in MIGRATIONS[version:]:
+            for statement in step.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
