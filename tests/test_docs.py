@@ -18,15 +18,34 @@ CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
+    """Every command, and every action of commands that have them (``review list``)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs and prefix:
+            found[prefix] = parser
+        for sub in subs:
+            for name, child in sub.choices.items():
+                walk(f"{prefix} {name}".strip(), child)
+
+    walk("", build_parser())
+    return found
+
+
+def section_of(command: str) -> str:
+    """The docs/cli.md section of ``command``, or of the command it is an action of."""
+    for heading in (command, command.split()[0]):
+        marker = f"## `govhub {heading}`"
+        if marker in CLI_DOC:
+            return CLI_DOC.split(marker, 1)[1].split("\n## ", 1)[0]
+    raise AssertionError(f"docs/cli.md has no section for govhub {command}")
 
 
 @pytest.mark.parametrize("name", sorted(commands()))
 def test_every_command_and_flag_is_documented(name: str) -> None:
-    assert f"## `govhub {name}`" in CLI_DOC, f"docs/cli.md has no section for govhub {name}"
-    section = CLI_DOC.split(f"## `govhub {name}`", 1)[1].split("\n## ", 1)[0]
+    section = section_of(name)
+    assert f"govhub {name}" in section, f"docs/cli.md does not show the usage of govhub {name}"
     for action in commands()[name]._actions:
         if isinstance(action, argparse._HelpAction):
             continue

@@ -25,20 +25,27 @@ REVISION_HEADER = "x-govhub-revision"
 HASH_HEADER = "x-govhub-hash"
 
 
+def headers_for(
+    record_id: str, revision: int, content_hash: str, topic: str | None
+) -> dict[str, str | int]:
+    """The headers every record message carries (consumers filter topics on them)."""
+    headers: dict[str, str | int] = {
+        RECORD_HEADER: record_id,
+        REVISION_HEADER: revision,
+        HASH_HEADER: content_hash,
+    }
+    if topic:
+        headers[TOPIC_HEADER] = topic
+    return headers
+
+
 def message_for(entry: outbox.Entry) -> Message:
     """The bus message that carries one outbox entry upward."""
-    headers: dict[str, str | int] = {
-        RECORD_HEADER: entry.record_id,
-        REVISION_HEADER: entry.revision,
-        HASH_HEADER: entry.content_hash,
-    }
-    if entry.topic:
-        headers[TOPIC_HEADER] = entry.topic
     return Message(
         "up",
         entry.routing_key,
         entry.body,
-        headers=headers,
+        headers=headers_for(entry.record_id, entry.revision, entry.content_hash, entry.topic),
         message_id=f"{entry.record_id}@{entry.revision}",
     )
 

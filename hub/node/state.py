@@ -69,6 +69,11 @@ class NodeStateError(Exception):
     """The node's state file is unusable (newer schema, unreadable)."""
 
 
+def state_path(data_dir: Path, node_id: str) -> Path:
+    """Where a node keeps its state under ``GOVHUB_DATA_DIR``."""
+    return data_dir / "nodes" / node_id / "state.sqlite3"
+
+
 def open_state(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating) the node's state database at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
