@@ -7,7 +7,7 @@ the broker holds for a federation, ``message`` is the contract (``Message``,
 docs/routing.md.
 """
 
-from hub.bus.admin import BrokerAdmin, RabbitmqctlAdmin
+from hub.bus.admin import BrokerAdmin, HttpAdmin, RabbitmqctlAdmin
 from hub.bus.amqp import AmqpBus
 from hub.bus.errors import (
     BrokerAdminError,
@@ -66,6 +66,7 @@ __all__ = [
     "Consumer",
     "Delivery",
     "DeliveryLost",
+    "HttpAdmin",
     "MemoryBroker",
     "MemoryBus",
     "Message",

@@ -11,9 +11,12 @@ of the management plugin. Two calls per run instead of one per object: each
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -106,3 +109,62 @@ class RabbitmqctlAdmin:
 def _quote(text: str, limit: int = 1500) -> str:
     text = text.strip()
     return repr(text if len(text) <= limit else text[:limit] + " …")
+
+
+class HttpAdmin:
+    """``BrokerAdmin`` through the management plugin's HTTP API (``/api/definitions``).
+
+    For brokers that govhub cannot reach with rabbitmqctl (another host, a
+    container): ``url`` is the management API's base, e.g. ``http://rabbitmq:15672``,
+    with an administrator's user and password.
+    """
+
+    def __init__(self, url: str, user: str, password: str, *, timeout: float = 60.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise BrokerAdminError(
+                command=f"management API at {url}",
+                reason="the URL is not http(s)",
+                fix="give the management API's base URL, e.g. http://rabbitmq:15672",
+            )
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._auth = f"Basic {token}"
+
+    def export_definitions(self) -> Definitions:
+        definitions = json.loads(self._call("GET", None) or "{}")
+        if not isinstance(definitions, dict):
+            raise BrokerAdminError(
+                command=f"GET {self.url}/api/definitions",
+                reason="the answer is not a JSON object",
+                fix="check that the URL is the management API's",
+            )
+        return definitions
+
+    def import_definitions(self, definitions: Mapping[str, Any]) -> None:
+        self._call("POST", json.dumps(definitions).encode())
+
+    def _call(self, method: str, body: bytes | None) -> str:
+        endpoint = f"{self.url}/api/definitions"
+        request = urllib.request.Request(  # noqa: S310 (the scheme is checked in __init__)
+            endpoint,
+            data=body,
+            method=method,
+            headers={"Authorization": self._auth, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+                return str(answer.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            raise BrokerAdminError(
+                command=f"{method} {endpoint}",
+                reason=f"HTTP {exc.code}: {_quote(exc.read().decode('utf-8', 'replace'))}",
+                fix="use an administrator's user and password (tag administrator)",
+            ) from exc
+        except OSError as exc:
+            raise BrokerAdminError(
+                command=f"{method} {endpoint}",
+                reason=str(exc),
+                fix="is the management plugin enabled (rabbitmq-plugins enable "
+                "rabbitmq_management) and the URL right?",
+            ) from exc

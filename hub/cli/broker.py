@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from hub.bus import RabbitmqctlAdmin, setup_broker
-from hub.cli.common import EXIT_OK, config_flag
+from hub.bus import BrokerAdmin, HttpAdmin, RabbitmqctlAdmin, setup_broker
+from hub.cli.common import EXIT_OK, UsageError, config_flag
 from hub.federation import load_federation
 from hub.settings import Settings
 
@@ -41,13 +41,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     setup.add_argument(
         "--broker-node", metavar="NAME", help="the RabbitMQ node to manage (rabbitmqctl -n)"
     )
+    setup.add_argument(
+        "--management-url",
+        metavar="URL",
+        help="use the management HTTP API instead of rabbitmqctl (e.g. http://rabbitmq:15672); "
+        "the administrator's user and password come from GOVHUB_BROKER_ADMIN_USER and "
+        "GOVHUB_BROKER_ADMIN_PASSWORD",
+    )
     setup.add_argument("-v", "--verbose", action="store_true", help="also list what was found")
     setup.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     federation = load_federation(settings.config)
-    admin = RabbitmqctlAdmin(args.rabbitmqctl, node=args.broker_node)
+    admin: BrokerAdmin
+    if args.management_url:
+        user = os.environ.get("GOVHUB_BROKER_ADMIN_USER", "")
+        password = os.environ.get("GOVHUB_BROKER_ADMIN_PASSWORD", "")
+        if not user:
+            raise UsageError("--management-url needs GOVHUB_BROKER_ADMIN_USER (and _PASSWORD)")
+        admin = HttpAdmin(args.management_url, user, password)
+    else:
+        admin = RabbitmqctlAdmin(args.rabbitmqctl, node=args.broker_node)
     report = setup_broker(federation, args.vhost, admin, os.environ, user_prefix=args.user_prefix)
     for change in report.changes:
         if args.verbose or change.action != "found":
