@@ -61,6 +61,31 @@ MIGRATIONS: tuple[str, ...] = (
         body BLOB NOT NULL
     );
     """,
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT,
+        origin TEXT NOT NULL,
+        from_path TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('push', 'subscription')),
+        received_at TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT,
+        issuers TEXT NOT NULL,
+        published TEXT NOT NULL,
+        updated TEXT,
+        summary TEXT,
+        withdrawn INTEGER NOT NULL DEFAULT 0 CHECK (withdrawn IN (0, 1)),
+        withdrawn_reason TEXT,
+        body BLOB NOT NULL,
+        UNIQUE (record_id, revision)
+    );
+    CREATE INDEX inbox_kind ON inbox (kind, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

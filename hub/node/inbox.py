@@ -1,0 +1,407 @@
+"""The node's inbox: what its ancestors push down and what it subscribed to from them.
+
+    <id>.down ─ route ─ sender is an ancestor ─ publisher ─ re-validate ─ origin ─ topic
+              ─┬─ inbox (one SQLite transaction) ─ ack ─ webhook
+               ├─ not wanted (a topic the subscription leaves out): ack, keep nothing
+               └─ anything wrong: dead letter with the reason (<id>.down.dead)
+
+A record is kept once per (record id, revision): a redelivery changes nothing,
+a higher revision replaces the visible one (a withdrawal too: it stays as a
+tombstone, so the site's CMS learns to take the record down), an older one is
+dropped as stale. The ack point is after the inbox transaction has committed,
+so a crash loses nothing: the broker delivers again and the duplicate is
+``unchanged``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from hub import records
+from hub.bus import BusError, Delivery, Message, parse_key, wanted_by
+from hub.bus.message import Consumer
+from hub.bus.routing import DOWN, TOPIC_HEADER
+from hub.bus.topology import broker_user
+from hub.errors import Problem
+from hub.federation import Federation, UnknownNode
+from hub.node.outbox import now
+from hub.node.state import transaction
+from hub.records import Record, RecordInvalid
+from hub.records.rules import federation_problems
+from hub.records.safe_xml import Limits
+
+log = logging.getLogger(__name__)
+
+PUSH, SUBSCRIPTION = "push", "subscription"
+MAX_REASON = 1000
+"""Longest dead-letter reason, in characters (the header travels with every dead letter)."""
+
+
+class Received(StrEnum):
+    NEW = "new"  # the first revision of this record the node has
+    REVISED = "revised"  # a higher revision: it replaces the visible one
+    UNCHANGED = "unchanged"  # this revision is already here (a redelivery)
+    STALE = "stale"  # older than the revision the node shows: not kept
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One revision of a record in the inbox."""
+
+    seq: int
+    record_id: str
+    revision: int
+    kind: str
+    topic: str | None
+    origin: str  # the node that published it
+    from_path: str  # that node's path
+    routing_key: str
+    via: str  # push | subscription
+    received_at: datetime
+    title: str
+    link: str | None
+    issuers: tuple[str, ...]
+    published: datetime
+    updated: datetime | None
+    summary: str | None
+    withdrawn: bool
+    withdrawn_reason: str | None
+    body: bytes
+
+    @property
+    def changed(self) -> datetime:
+        """When the record last changed, as its publisher says."""
+        return self.updated or self.published
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    records: int  # visible records, tombstones included
+    withdrawn: int  # of which withdrawn
+    revisions: int  # every revision kept
+    by_kind: dict[str, int]
+    last_received_at: datetime | None
+
+
+_COLUMNS = (
+    "seq, record_id, revision, kind, topic, origin, from_path, routing_key, via, received_at,"
+    " title, link, issuers, published, updated, summary, withdrawn, withdrawn_reason, body"
+)
+_VISIBLE = (
+    "revision = (SELECT MAX(revision) FROM inbox AS newer WHERE newer.record_id = i.record_id)"
+)
+
+
+def receive(
+    conn: sqlite3.Connection,
+    record: Record,
+    *,
+    routing_key: str,
+    via: str,
+    from_path: str,
+    body: bytes | None = None,
+) -> Received:
+    """Keep one record revision (call inside ``transaction``); say what it changed."""
+    newest = conn.execute(
+        "SELECT MAX(revision) FROM inbox WHERE record_id = ?", (record.id,)
+    ).fetchone()[0]
+    if newest is not None and record.revision <= newest:
+        known = conn.execute(
+            "SELECT 1 FROM inbox WHERE record_id = ? AND revision = ?", (record.id, record.revision)
+        ).fetchone()
+        return Received.UNCHANGED if known else Received.STALE
+    status = record.status
+    conn.execute(
+        f"INSERT INTO inbox ({_COLUMNS.removeprefix('seq, ')})"  # noqa: S608 (constant columns)
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            record.revision,
+            record.kind,
+            record.topic.top if record.topic else None,
+            record.origin.node,
+            from_path,
+            routing_key,
+            via,
+            now().isoformat(),
+            record.title,
+            record.link,
+            json.dumps(record.issuers, ensure_ascii=False),
+            record.published.isoformat(),
+            record.updated.isoformat() if record.updated else None,
+            record.summary,
+            int(record.withdrawn),
+            status.reason if status and record.withdrawn else None,
+            body if body is not None else record.to_xml(pretty=False),
+        ),
+    )
+    return Received.NEW if newest is None else Received.REVISED
+
+
+def latest(conn: sqlite3.Connection, limit: int, kind: str | None = None) -> list[Item]:
+    """The visible revision of each record, most recently received first."""
+    query = f"SELECT {_COLUMNS} FROM inbox AS i WHERE {_VISIBLE}"  # noqa: S608 (constants)
+    if kind is None:
+        rows = conn.execute(query + " ORDER BY seq DESC LIMIT ?", (limit,))
+    else:
+        rows = conn.execute(query + " AND kind = ? ORDER BY seq DESC LIMIT ?", (kind, limit))
+    return [_item(row) for row in rows.fetchall()]
+
+
+def counts(conn: sqlite3.Connection) -> Counts:
+    rows = conn.execute(
+        f"SELECT kind, COUNT(*), SUM(withdrawn) FROM inbox AS i WHERE {_VISIBLE} GROUP BY kind"  # noqa: S608
+    ).fetchall()
+    revisions, last = conn.execute("SELECT COUNT(*), MAX(received_at) FROM inbox").fetchone()
+    return Counts(
+        records=sum(row[1] for row in rows),
+        withdrawn=sum(row[2] for row in rows),
+        revisions=revisions,
+        by_kind={kind: number for kind, number, _ in rows},
+        last_received_at=datetime.fromisoformat(last) if last else None,
+    )
+
+
+def last_change(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """(the newest ``seq``, when it came): the inbox only grows, so this versions it."""
+    row = conn.execute("SELECT seq, received_at FROM inbox ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], datetime.fromisoformat(row[1])) if row else (0, None)
+
+
+def _item(row: tuple[object, ...]) -> Item:
+    (seq, record_id, revision, kind, topic, origin, from_path, key, via, received) = row[:10]
+    (title, link, issuers, published, updated, summary, withdrawn, reason, body) = row[10:]
+    return Item(
+        seq=int(seq),  # type: ignore[call-overload]
+        record_id=str(record_id),
+        revision=int(revision),  # type: ignore[call-overload]
+        kind=str(kind),
+        topic=None if topic is None else str(topic),
+        origin=str(origin),
+        from_path=str(from_path),
+        routing_key=str(key),
+        via=str(via),
+        received_at=datetime.fromisoformat(str(received)),
+        title=str(title),
+        link=None if link is None else str(link),
+        issuers=tuple(json.loads(str(issuers))),
+        published=datetime.fromisoformat(str(published)),
+        updated=None if updated is None else datetime.fromisoformat(str(updated)),
+        summary=None if summary is None else str(summary),
+        withdrawn=bool(withdrawn),
+        withdrawn_reason=None if reason is None else str(reason),
+        body=bytes(body),  # type: ignore[call-overload]
+    )
+
+
+# -- The consumer of <id>.down ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One message after the checks: the records to keep, or why it is dead."""
+
+    records: tuple[Record, ...] = ()
+    skipped: int = 0  # records the node's subscriptions do not want (a topic left out)
+    reason: str = ""  # set: dead-letter the message with this reason
+
+
+@dataclass(frozen=True)
+class DownChecker:
+    """The checks a node applies to everything that arrives from above.
+
+    Nothing from the bus is trusted: the routing key must name an ancestor of
+    the node, the broker user that published must be that ancestor's, every
+    record is validated again and must be the ancestor's own (origin, site
+    code, kind), and the ``x-govhub-topic`` header must tell the truth.
+    """
+
+    federation: Federation
+    node_id: str
+    user_prefix: str = ""
+    limits: Limits = records.DEFAULT_LIMITS
+
+    def check(self, message: Message) -> Checked:
+        key = message.routing_key
+        where = f"{key} ({message.message_id})"
+        try:
+            route = parse_key(key)
+            sender = self.federation.by_path(route.path)
+        except (ValueError, UnknownNode) as exc:
+            return Checked(reason=f"unknown route: {exc}")
+        if sender.id == self.node_id or not self.federation.is_in_subtree(self.node_id, sender.id):
+            return Checked(reason=f"{key}: node {sender.id!r} is not above {self.node_id!r}")
+        expected = broker_user(sender.id, self.user_prefix)
+        if message.user_id != expected:
+            return Checked(
+                reason=f"spoofed sender: {key} published by broker user {message.user_id!r}, "
+                f"not by {expected!r} of node {sender.id!r}"
+            )
+        try:
+            found = records.parse_batch(message.body, where, limits=self.limits)
+        except RecordInvalid as exc:
+            return Checked(reason=_reason("invalid record", exc.problems))
+        problems = [
+            p for r in found for p in self._origin_problems(r, sender.id, route.kind, where)
+        ]
+        if problems:
+            return Checked(reason=_reason("wrong origin", problems))
+        header = message.headers.get(TOPIC_HEADER)
+        if header is not None and any(_topic(r) != header for r in found):
+            topics = ", ".join(sorted({repr(_topic(r)) for r in found}))
+            return Checked(reason=f"{TOPIC_HEADER} {header!r} is not the records' topic ({topics})")
+        wanted = tuple(r for r in found if wanted_by(self.federation, self.node_id, key, _topic(r)))
+        return Checked(records=wanted, skipped=len(found) - len(wanted))
+
+    def _origin_problems(self, record: Record, sender: str, kind: str, where: str) -> list[Problem]:
+        if record.origin.node != sender:
+            message = f"record of node {record.origin.node!r} sent by node {sender!r}"
+            return [Problem(where, None, "origin/@node", message, f"node {sender!r}")]
+        if record.kind != kind:
+            message = f"record kind {record.kind!r} sent under kind {kind!r}"
+            return [Problem(where, None, "record/@kind", message, kind)]
+        return federation_problems(record, self.federation, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A record revision offered to the inbox, what it changed, and its XML."""
+
+    outcome: Received
+    record: Record
+    body: bytes
+
+
+@dataclass
+class Tally:
+    """What the consumer has done since it started (``/status`` shows it)."""
+
+    outcomes: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in Received})
+    skipped: int = 0
+    rejected: int = 0
+    last_rejection: str | None = None
+    requeued: int = 0
+
+
+def keep(conn: sqlite3.Connection, found: Sequence[Record], message: Message) -> list[Kept]:
+    """Keep the records of one message in one transaction; say what each changed."""
+    route = parse_key(message.routing_key)
+    via = PUSH if route.direction == DOWN else SUBSCRIPTION
+    done = []
+    with transaction(conn):
+        for record in found:
+            body = record.to_xml(pretty=False)
+            outcome = receive(
+                conn,
+                record,
+                routing_key=message.routing_key,
+                via=via,
+                from_path=route.path,
+                body=body,
+            )
+            done.append(Kept(outcome, record, body))
+    return done
+
+
+async def receive_forever(
+    consumer: Consumer,
+    checker: DownChecker,
+    state: sqlite3.Connection,
+    stop: asyncio.Event,
+    *,
+    on_kept: Callable[[Kept], None] | None = None,
+    tally: Tally | None = None,
+    poll: float = 0.5,
+) -> Tally:
+    """Take deliveries one at a time until ``stop`` is set (or the consumer stops).
+
+    ``consumer`` bounds what is in flight (its prefetch); ``on_kept`` is called
+    for each new or revised record after the ack, and must not block.
+    """
+    tally = tally or Tally()
+    while not stop.is_set():
+        try:
+            delivery = await asyncio.wait_for(consumer.__anext__(), poll)
+        except TimeoutError:
+            continue
+        except StopAsyncIteration:
+            break
+        kept = await _handle(delivery, checker, state, tally, stop)
+        for item in kept:
+            if on_kept is not None:
+                on_kept(item)
+    return tally
+
+
+async def _handle(
+    delivery: Delivery,
+    checker: DownChecker,
+    state: sqlite3.Connection,
+    tally: Tally,
+    stop: asyncio.Event,
+) -> list[Kept]:
+    message = delivery.message
+    checked = checker.check(message)
+    if checked.reason:
+        if await _settle(delivery.reject(checked.reason), checker.node_id):  # to <id>.down.dead
+            tally.rejected += 1
+            tally.last_rejection = checked.reason
+            log.warning(
+                "dead-lettered %s: %s",
+                message.message_id,
+                checked.reason,
+                extra={"node": checker.node_id, "stage": "inbox", "record": message.message_id},
+            )
+        return []
+    try:
+        done = await asyncio.to_thread(keep, state, checked.records, message)
+    except sqlite3.Error as exc:  # disk full, locked too long: the broker keeps the message
+        log.error(
+            "inbox write failed, message returned to the queue: %s",
+            exc,
+            extra={"node": checker.node_id, "stage": "inbox"},
+        )
+        tally.requeued += 1
+        await _settle(delivery.requeue(), checker.node_id)
+        await _pause(stop, 1.0)
+        return []
+    # The ack point: after the commit. If the ack is lost, the redelivery is ``unchanged``.
+    await _settle(delivery.ack(), checker.node_id)
+    tally.skipped += checked.skipped
+    for kept in done:
+        tally.outcomes[kept.outcome.value] += 1
+    return [kept for kept in done if kept.outcome in (Received.NEW, Received.REVISED)]
+
+
+async def _settle(settling: Awaitable[None], node_id: str) -> bool:
+    """Await ack/requeue/reject; a lost delivery or a failed dead-letter publish is logged:
+    the broker delivers the message again."""
+    try:
+        await settling
+    except BusError as exc:
+        log.warning(
+            "could not settle a delivery: %s", exc, extra={"node": node_id, "stage": "inbox"}
+        )
+        return False
+    return True
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _topic(record: Record) -> str | None:
+    return record.topic.top if record.topic else None
+
+
+def _reason(what: str, problems: Sequence[Problem]) -> str:
+    return f"{what}: {'; '.join(str(p) for p in problems)}"[:MAX_REASON]

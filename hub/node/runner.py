@@ -1,0 +1,139 @@
+"""``run_node``: one node at work, until it is told to stop.
+
+One task group runs the node's parts, each on its own connection to the
+node's state file::
+
+    relay      outbox ──► up exchange                  (confirmed, with backoff)
+    consumer   <id>.down ──► inbox ──► webhook          (checked, acked after the commit)
+    server     inbox, status ──► http://HOST:PORT/      (feeds and JSON for the site's CMS)
+
+Stopping (SIGTERM, SIGINT, or the caller's ``stop`` event): every part
+finishes what it holds and returns, within ``drain_timeout`` or it is
+cancelled; the consumer returns what it did not take to the queue, the
+server finishes the requests in flight, then the bus is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from hub.bus.message import Bus
+from hub.bus.topology import down_queue
+from hub.federation import Federation, Node
+from hub.node.inbox import DownChecker, Tally, receive_forever
+from hub.node.relay import relay_forever
+from hub.node.serve import View, listen, make_app
+from hub.node.state import open_state, state_path
+from hub.node.webhook import Webhook
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "run_node", "state_path", "stop_on_signals"]
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8081
+PREFETCH = 50
+"""Deliveries from ``<id>.down`` unsettled at most (the consumer handles one at a time)."""
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set ``stop`` (a graceful stop) instead of killing."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for number in signals:
+        loop.add_signal_handler(number, stop.set)
+    try:
+        yield
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)
+
+
+async def run_node(
+    node: Node,
+    federation: Federation,
+    settings: Settings,
+    bus: Bus,
+    *,
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_HOST,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    webhook: Webhook | None = None,
+    user_prefix: str = "",
+    on_ready: Callable[[str], None] | None = None,
+    drain_timeout: float = 10.0,
+    tally: Tally | None = None,
+) -> Tally:
+    """Run the node until ``stop`` is set; close ``bus`` at the end; return the consumer's tally.
+
+    ``wake`` is set by whoever adds to the outbox (the relay then sends at
+    once); ``on_ready`` gets the server's base URL once it listens (port 0:
+    any free port). The root node has no ``<id>.down`` queue: it runs no consumer.
+    """
+    tally = tally or Tally()
+    wake = wake or asyncio.Event()
+    path = state_path(settings.data_dir, node.id)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(bus.close)  # the last step out
+        relay_state, inbox_state, http_state = stack.enter_context(_connections(path, 3))
+        consumer = None
+        if node.parent is not None:
+            queue = down_queue(node.id)
+            consumer = await stack.enter_async_context(bus.consume(queue, prefetch=PREFETCH))
+        app = make_app(View(node, http_state, tally, webhook))
+        server = await listen(app, host, port)
+        log.info("node %s serving on %s", node.id, server.url, extra={"node": node.id})
+        if on_ready is not None:
+            on_ready(server.url)
+        async with asyncio.TaskGroup() as group:
+            tasks: list[asyncio.Task[object]] = [
+                group.create_task(relay_forever(relay_state, bus, stop, wake), name="relay"),
+                group.create_task(server.serve_until(stop), name="server"),
+            ]
+            if consumer is not None:
+                checker = DownChecker(federation, node.id, user_prefix)
+                offer = webhook.offer if webhook else None
+                receiving = receive_forever(
+                    consumer, checker, inbox_state, stop, on_kept=offer, tally=tally
+                )
+                tasks.append(group.create_task(receiving, name="consumer"))
+            if webhook is not None:
+                tasks.append(group.create_task(webhook.run(stop), name="webhook"))
+            await stop.wait()
+            await _drain(tasks, drain_timeout, node.id)
+    log.info("node %s stopped", node.id, extra={"node": node.id})
+    return tally
+
+
+async def _drain(tasks: Sequence[asyncio.Task[object]], timeout: float, node_id: str) -> None:
+    """Give the stopping parts ``timeout`` seconds to finish; cancel the ones that do not."""
+    _, late = await asyncio.wait(tasks, timeout=timeout)
+    for task in late:
+        log.warning(
+            "%s did not stop within %.1f s; cancelled",
+            task.get_name(),
+            timeout,
+            extra={"node": node_id, "stage": task.get_name()},
+        )
+        task.cancel()
+
+
+@contextlib.contextmanager
+def _connections(path: Path, count: int) -> Iterator[list[sqlite3.Connection]]:
+    """``count`` connections to the state file: SQLite in WAL mode takes one writer at a time
+    and readers alongside, so each part of the node has its own."""
+    connections: list[sqlite3.Connection] = []
+    try:
+        connections.extend(open_state(path) for _ in range(count))
+        yield connections
+    finally:
+        for conn in connections:
+            conn.close()

@@ -1,0 +1,327 @@
+"""The node's local HTTP port: its inbox for the site's CMS, and its status.
+
+    GET /inbox.atom   Atom 1.0        ?kind=KIND  ?limit=N (default 50, at most 500)
+    GET /inbox.rss    RSS 2.0         the same parameters
+    GET /inbox.json   the records with their main fields and the record XML
+    GET /status       node, outbox, review queue, inbox, consumer and webhook counts
+
+The inbox endpoints answer conditional requests: the ``ETag`` changes with
+every record the inbox takes in, ``Last-Modified`` is when the newest came, and
+``If-None-Match`` / ``If-Modified-Since`` get ``304 Not Modified``. Every error
+has one JSON shape: ``{"status": 400, "error": "...", "parameter": "kind"}``
+(``parameter`` is null when no parameter is at fault).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from feedgen.feed import FeedGenerator
+
+from hub.errors import HubError
+from hub.federation import KINDS, Node
+from hub.node import held, inbox, outbox
+from hub.node.inbox import Item, Tally
+from hub.node.webhook import Webhook
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
+
+
+class ParameterError(web.HTTPBadRequest):
+    """A query parameter that cannot be used: 400, naming the parameter."""
+
+    def __init__(self, parameter: str, error: str) -> None:
+        super().__init__(reason="Bad Request")
+        self.parameter = parameter
+        self.error = error
+
+
+@dataclass
+class View:
+    """What the HTTP handlers read: the node, its own state connection, live counters."""
+
+    node: Node
+    state: sqlite3.Connection
+    tally: Tally | None = None
+    webhook: Webhook | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = asyncio.Lock()  # one query at a time on this connection, off the loop
+
+    async def read(self, query: Callable[..., T], *args: Any) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(query, self.state, *args)
+
+
+VIEW = web.AppKey("view", View)
+
+
+def make_app(view: View) -> web.Application:
+    app = web.Application(middlewares=[_json_errors])
+    app[VIEW] = view
+    app.router.add_get("/inbox.atom", _atom)
+    app.router.add_get("/inbox.rss", _rss)
+    app.router.add_get("/inbox.json", _json)
+    app.router.add_get("/status", _status)
+    return app
+
+
+class ServeError(HubError):
+    """The node's HTTP port cannot be opened."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A started HTTP server and the address it listens on."""
+
+    runner: web.AppRunner
+    url: str
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then finish the requests in flight and close."""
+        try:
+            await stop.wait()
+        finally:
+            await self.runner.cleanup()
+
+
+async def listen(app: web.Application, host: str, port: int, *, shutdown: float = 5.0) -> Server:
+    """Bind ``host:port`` (port 0: any free port) and start answering."""
+    runner = web.AppRunner(app, shutdown_timeout=shutdown, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(choose another --port, or stop what uses it)"
+        ) from exc
+    bound = runner.addresses[0]
+    where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    return Server(runner, f"http://{where}:{bound[1]}")
+
+
+# -- Handlers ---------------------------------------------------------------------------------
+
+
+async def _atom(request: web.Request) -> web.StreamResponse:
+    return await _inbox(request, "atom", "application/atom+xml", _atom_bytes)
+
+
+async def _rss(request: web.Request) -> web.StreamResponse:
+    return await _inbox(request, "rss", "application/rss+xml", _rss_bytes)
+
+
+async def _json(request: web.Request) -> web.StreamResponse:
+    return await _inbox(request, "json", "application/json", _json_bytes)
+
+
+Render = Callable[[Node, list[Item], str, datetime], bytes]
+
+
+async def _inbox(
+    request: web.Request, name: str, content_type: str, render: Render
+) -> web.StreamResponse:
+    """Read the parameters, answer 304 if the client is current, else render the inbox."""
+    view = request.app[VIEW]
+    kind, limit = _kind(request), _limit(request)
+    # The version first, the records second: a record that arrives in between is in the body
+    # under the older ETag, so the next request fetches again; never the other way round.
+    seq, received_at = await view.read(inbox.last_change)
+    etag = f"{name}-{seq}-{kind or 'all'}-{limit}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
+    modified = received_at.replace(microsecond=0) if received_at else None  # HTTP: seconds
+    if modified is not None:
+        headers["Last-Modified"] = _http_date(modified)
+    if _not_modified(request, etag, modified):
+        return web.Response(status=304, headers=headers)
+    items = await view.read(inbox.latest, limit, kind)
+    body = render(view.node, items, str(request.url), received_at or EPOCH)
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+
+
+async def _status(request: web.Request) -> web.StreamResponse:
+    view = request.app[VIEW]
+    sent = await view.read(outbox.counts)
+    waiting = await view.read(held.list_held)
+    received = await view.read(inbox.counts)
+    body = {
+        "node": view.node.id,
+        "name": view.node.name,
+        "path": view.node.path,
+        "outbox": asdict(sent),
+        "held": len(waiting),
+        "inbox": {
+            "records": received.records,
+            "withdrawn": received.withdrawn,
+            "revisions": received.revisions,
+            "by_kind": received.by_kind,
+            "last_received_at": _iso(received.last_received_at),
+        },
+        "consumer": asdict(view.tally) if view.tally else None,
+        "webhook": (
+            {"url": view.webhook.url, "queued": view.webhook.queued, **asdict(view.webhook.stats)}
+            if view.webhook
+            else None
+        ),
+    }
+    return _json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# -- Parameters, conditional requests, errors --------------------------------------------------
+
+
+def _kind(request: web.Request) -> str | None:
+    kind = request.query.get("kind")
+    if kind is None:
+        return None
+    if kind not in KINDS:
+        raise ParameterError("kind", f"{kind!r} is not a record kind: one of {', '.join(KINDS)}")
+    return kind
+
+
+def _limit(request: web.Request) -> int:
+    text = request.query.get("limit", str(DEFAULT_LIMIT))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise ParameterError("limit", f"{text!r} is not a number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def _not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
+    """RFC 9110: If-None-Match decides when present (weak comparison), else If-Modified-Since."""
+    if request.if_none_match is not None:
+        return any(tag.value in (etag, "*") for tag in request.if_none_match)
+    since = request.if_modified_since
+    return since is not None and last_modified is not None and last_modified <= since
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ParameterError as exc:
+        return _error(400, exc.error, exc.parameter)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = f"{exc.reason}: {request.method} {request.path}"
+        return _error(exc.status, message, None, headers=exc.headers)
+    except Exception:
+        log.exception("error serving %s", request.path, extra={"stage": "serve"})
+        return _error(500, "internal error; the node's log has the details", None)
+
+
+def _error(status: int, error: str, parameter: str | None, headers: Any = None) -> web.Response:
+    body = {"status": status, "error": error, "parameter": parameter}
+    response = _json_response(body, status=status)
+    if headers and "Allow" in headers:  # 405 says what is allowed
+        response.headers["Allow"] = headers["Allow"]
+    return response
+
+
+def _json_response(body: object, *, status: int = 200, headers: Any = None) -> web.Response:
+    text = json.dumps(body, ensure_ascii=False, indent=2)
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+
+
+# -- Renderings -------------------------------------------------------------------------------
+
+
+def _atom_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
+    return bytes(_feed(node, items, url, updated).atom_str(pretty=True))
+
+
+def _rss_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
+    return bytes(_feed(node, items, url, updated).rss_str(pretty=True))
+
+
+def _feed(node: Node, items: list[Item], url: str, updated: datetime) -> FeedGenerator:
+    feed = FeedGenerator()
+    feed.load_extension("dc")
+    feed.id(f"urn:govhub:inbox:{node.id}")
+    feed.title(f"{node.name}：上级推送与订阅")
+    feed.subtitle(f"Records pushed to and subscribed by node {node.id} ({node.path}), newest first")
+    feed.author({"name": node.name})
+    feed.link(href=url, rel="self")
+    feed.link(href=f"https://{node.domain}/", rel="alternate")  # the last link is RSS's <link>
+    feed.generator("govhub")
+    feed.updated(updated)
+    feed.lastBuildDate(updated)
+    for item in reversed(items):  # feedgen puts each new entry first: newest ends on top
+        entry = feed.add_entry()
+        entry.id(item.record_id)
+        entry.guid(item.record_id, permalink=False)
+        entry.title(f"【已撤回】{item.title}" if item.withdrawn else item.title)
+        entry.link(href=item.link or item.record_id)
+        entry.published(item.published)
+        entry.updated(max(item.changed, item.received_at))  # a new revision shows as a change
+        entry.summary(_summary(item))
+        entry.author([{"name": issuer} for issuer in item.issuers])
+        entry.dc.dc_creator(list(item.issuers))
+        entry.category({"term": item.kind})
+        if item.topic:
+            entry.category({"term": item.topic})
+    return feed
+
+
+def _summary(item: Item) -> str:
+    if item.withdrawn:
+        return f"已撤回：{item.withdrawn_reason}" if item.withdrawn_reason else "已撤回"
+    return item.summary or item.title
+
+
+def _json_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
+    body = {
+        "node": node.id,
+        "path": node.path,
+        "updated": updated.isoformat(),
+        "count": len(items),
+        "records": [_record_json(item) for item in items],
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2).encode()
+
+
+def _record_json(item: Item) -> dict[str, object]:
+    return {
+        "id": item.record_id,
+        "revision": item.revision,
+        "kind": item.kind,
+        "topic": item.topic,
+        "title": item.title,
+        "link": item.link,
+        "issuers": list(item.issuers),
+        "published": item.published.isoformat(),
+        "updated": _iso(item.updated),
+        "summary": item.summary,
+        "withdrawn": item.withdrawn,
+        "withdrawn_reason": item.withdrawn_reason,
+        "origin": item.origin,
+        "from_path": item.from_path,
+        "via": item.via,
+        "routing_key": item.routing_key,
+        "received_at": item.received_at.isoformat(),
+        "xml": item.body.decode(),
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _http_date(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
