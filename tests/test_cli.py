@@ -131,14 +131,19 @@ def test_nodes_without_a_map_says_how_to_point_at_one(tmp_path: Path) -> None:
     assert "nodes.toml" in result.stderr and "GOVHUB_CONFIG" in result.stderr
 
 
-def test_demo_runs_on_a_fresh_checkout_layout(tmp_path: Path) -> None:
+def test_demo_stops_before_starting_anything_when_an_example_is_invalid(tmp_path: Path) -> None:
     shutil.copy(NODES, tmp_path / "nodes.toml")
     shutil.copytree(EXAMPLES, tmp_path / "examples" / "records")
-    result = run("demo", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "examples" / "records" / "notice.xml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("<revision>", "<revision>x"), encoding="utf-8"
+    )
+    result = run("demo", "--once", cwd=tmp_path)
+    assert result.returncode == 1
     count = len(list(EXAMPLES.glob("*.xml")))
-    assert f"{count} valid, 0 invalid" in result.stdout
-    assert "✓ document" in result.stdout and "cn.gd" in result.stdout
+    assert f"{count - 1} valid, 1 invalid" in result.stdout
+    assert "✗ " in result.stdout and "notice.xml:4: revision:" in result.stdout
+    assert "store:" not in result.stdout  # nothing was started
 
 
 def test_config_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:

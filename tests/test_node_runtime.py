@@ -637,7 +637,7 @@ def test_a_busy_port_stops_the_node_at_once_with_a_clear_error(tmp_path: Path) -
 
 
 async def _get_json(url: str) -> Any:
-    return await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(url, timeout=5)))  # noqa: S310
+    return await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(url, timeout=5)))
 
 
 # -- The command ------------------------------------------------------------------------------

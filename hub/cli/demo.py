@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from pathlib import Path
 
 from hub.cli.common import EXIT_INVALID, EXIT_OK, config_flag
 from hub.cli.validate import check_file, record_files
-from hub.federation import load_federation
+from hub.demo import bus_description, running_demo
+from hub.federation import Federation, load_federation
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
 
@@ -15,10 +18,14 @@ from hub.settings import Settings
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "demo",
-        help="show the federation map and validate the bundled example records",
-        description="The README's run command: checks and prints the sample federation from "
-        "nodes.toml, then validates every example record against the record standard and the "
-        "map, printing one line per record. Needs no servers.",
+        help="run the sample federation in one process and serve what it made",
+        description="The README's run command; needs no servers. Checks and prints the sample "
+        "federation from nodes.toml and validates the example records; then runs the "
+        "federation in one process (an embedded PostgreSQL unless GOVHUB_DATABASE_URL is set, "
+        "the in-process bus unless GOVHUB_BROKER_URL is set): every example record goes "
+        "through its node's pipeline, up the bus, into the hub's store; the central portal "
+        "pushes an emergency notice down to every node's inbox; then it serves an overview, "
+        "the stored records and every node's inbox feeds until Ctrl-C.",
     )
     config_flag(parser)
     parser.add_argument(
@@ -26,7 +33,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path("examples/records"),
         metavar="DIR",
-        help="folder of record files to validate (default: examples/records)",
+        help="folder of record files to publish (default: examples/records)",
+    )
+    parser.add_argument(
+        "--notice",
+        type=Path,
+        default=Path("examples/push/emergency-cn.xml"),
+        metavar="FILE",
+        help="the notice the central portal pushes down (default: examples/push/emergency-cn.xml)",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="run the federation once and exit, serving nothing"
     )
     parser.set_defaults(handler=run)
 
@@ -35,9 +56,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     federation = load_federation(settings.config)
     _heading(f"Federation map {settings.config}: {len(federation.nodes)} nodes")
     print(federation.render_tree())
-    files = list(record_files([args.records]))
+    if not _examples_valid(args.records, federation, settings):
+        return EXIT_INVALID
+    print(f"\nbus: {bus_description(settings)}")
+    asyncio.run(_federation(federation, settings, args))
+    return EXIT_OK
+
+
+def _examples_valid(folder: Path, federation: Federation, settings: Settings) -> bool:
+    files = list(record_files([folder]))
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
-    _heading(f"Validating {len(files)} example records in {args.records}")
+    _heading(f"Validating {len(files)} example records in {folder}")
     invalid = 0
     width = max(len(node.path) for node in federation.nodes.values())
     for path in files:
@@ -50,9 +79,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for record in found:
             node = federation.node(record.origin.node)
             print(f"  ✓ {record.kind:<14} {node.path:<{width}} {record.title[:40]}")
-    _heading(f"{len(files) - invalid} valid, {invalid} invalid")
-    print("Next: `govhub validate PATH...` checks your own records (docs/records.md).")
-    return EXIT_INVALID if invalid else EXIT_OK
+    print(f"  {len(files) - invalid} valid, {invalid} invalid")
+    return invalid == 0
+
+
+async def _federation(federation: Federation, settings: Settings, args: argparse.Namespace) -> None:
+    async with running_demo(federation, settings, print) as demo:
+        await demo.run(args.records, args.notice)
+        if args.once:
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print("\nStop with Ctrl-C.")
+        await demo.serve(args.host, args.port, stop)
 
 
 def _heading(text: str) -> None:

@@ -1,0 +1,298 @@
+"""``govhub demo``: the whole federation of nodes.toml in one process.
+
+It runs what a real deployment runs, in order, and says what happened at each step::
+
+    store (embedded PostgreSQL, or GOVHUB_DATABASE_URL)
+    bus   (in-process, or RabbitMQ at GOVHUB_BROKER_URL after `govhub broker setup`)
+    1. every example record into its own node's pipeline (validate, review, outbox)
+    2. every node relays its outbox up
+    3. the central hub consumes its subtree into the store
+    4. the central portal pushes an emergency notice down
+    5. every node takes what came down into its inbox
+    6. an overview, the stored records and every node's inbox feeds are served
+
+The demo keeps its state under ``GOVHUB_DATA_DIR/demo``; running it again
+finds everything unchanged, as a redelivery would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import html
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from hub import records
+from hub.bus import AmqpBus, MemoryBus, Message, down_key
+from hub.bus.credentials import node_broker_url
+from hub.bus.message import Bus, Consumer
+from hub.bus.topology import down_queue, node_queues, up_queue
+from hub.federation import Federation, Node
+from hub.ingest import Checker, consume_forever
+from hub.node import inbox, outbox
+from hub.node.inbox import DownChecker, receive_forever
+from hub.node.pipeline import Outcome, Pipeline
+from hub.node.relay import headers_for, relay_once
+from hub.node.serve import View, listen, make_app
+from hub.node.state import open_state, state_path
+from hub.records.safe_xml import Limits
+from hub.review import Reviewer, ReviewPolicy
+from hub.settings import Settings
+from hub.store import connect, count_records, list_records, migrate
+from hub.store.opening import database_url
+
+T = TypeVar("T")
+IDLE = 0.6  # seconds without a delivery after which a consumer round is over
+
+
+@dataclass
+class Demo:
+    """The running federation: one state file per node, one store, one bus."""
+
+    federation: Federation
+    settings: Settings
+    store_url: str
+    say: Callable[[str], None] = print
+    states: dict[str, sqlite3.Connection] = field(default_factory=dict)
+    buses: dict[str, Bus] = field(default_factory=dict)
+
+    # -- the flow -------------------------------------------------------------------------
+
+    async def run(self, examples: Path, notice: Path) -> None:
+        limits = Limits(self.settings.max_record_bytes, self.settings.max_depth)
+        await self.prepare_bus()
+        self.publish(examples, limits)
+        await self.relay()
+        await self.hub_round()
+        await self.push(notice, limits)
+        await self.downward_round(records.parse(notice.read_bytes(), str(notice)).id)
+
+    async def prepare_bus(self) -> None:
+        """The in-process broker starts empty: declare what `govhub broker setup` would."""
+        if not self.settings.broker_url:
+            for node in self.federation.nodes.values():
+                for spec in node_queues(self.federation, node.id):
+                    await self.bus(self.root.id).declare_queue(spec.name, spec.bindings)
+
+    def publish(self, examples: Path, limits: Limits) -> None:
+        self.say(f"\n== 1. Publishing the example records in {examples} at their own nodes")
+        counts: dict[str, int] = {}
+        for path in sorted(examples.glob("*.xml")):
+            data = path.read_bytes()
+            origin = records.parse(data, str(path), limits=limits).origin.node
+            node = self.federation.node(origin)
+            result = Pipeline(node, self.state(node.id), Reviewer(ReviewPolicy()), limits).accept(
+                data, str(path)
+            )
+            counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+            self.say(f"  {node.path:<18} {path.name:<28} {result.outcome.value}")
+            if result.outcome is Outcome.REFUSED:
+                self.say(str(result))
+        self.say("  " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+    async def relay(self) -> None:
+        self.say("\n== 2. Every node relays its outbox up to the broker")
+        total = 0
+        for node in self.federation.nodes.values():
+            if outbox.counts(self.state(node.id)).pending:
+                sent = await relay_once(self.state(node.id), self.bus(node.id))
+                total += sent
+                self.say(f"  {node.path:<18} sent {sent}")
+        self.say(f"  {total} records confirmed by the broker")
+
+    async def hub_round(self) -> None:
+        root = self.root
+        self.say(f"\n== 3. The hub of {root.name} consumes {up_queue(root.id)} into the store")
+        stop = asyncio.Event()
+        checker = Checker(self.federation, root.id)
+        async with self.bus(root.id).consume(up_queue(root.id), prefetch=200) as consumer:
+            work = consume_forever(consumer, checker, lambda: connect(self.store_url), stop)
+            tally = await _until_idle(work, stop, consumer)
+        outcomes = ", ".join(f"{n} {what}" for what, n in tally.outcomes.items()) or "nothing new"
+        self.say(f"  {outcomes}; {tally.dead} dead-lettered")
+        with connect(self.store_url) as conn:
+            for node in [root, *self.federation.children(root.id)]:
+                self.say(f"  {node.path:<18} {count_records(conn, node.path):>3} records in scope")
+
+    async def push(self, notice: Path, limits: Limits) -> None:
+        record = records.parse(notice.read_bytes(), str(notice), limits=limits)
+        sender = self.federation.node(record.origin.node)
+        self.say(f"\n== 4. {sender.name} pushes 「{record.title}」 down to every node")
+        topic = record.topic.top if record.topic else None
+        message = Message(
+            "down",
+            down_key(sender.path, record.kind),
+            record.to_xml(pretty=False),
+            headers=headers_for(record.id, record.revision, record.content_hash(), topic),
+            message_id=f"{record.id}@{record.revision}",
+        )
+        await self.bus(sender.id).publish(message)
+        self.say(f"  confirmed by the broker: {message.routing_key}")
+
+    async def downward_round(self, notice_id: str) -> None:
+        self.say("\n== 5. Every node takes what came down into its inbox")
+        reached = []
+        for node in self.federation.nodes.values():
+            if node.parent is None:
+                continue
+            stop = asyncio.Event()
+            checker = DownChecker(self.federation, node.id)
+            async with self.bus(node.id).consume(down_queue(node.id), prefetch=50) as consumer:
+                work = receive_forever(consumer, checker, self.state(node.id), stop)
+                await _until_idle(work, stop, consumer)
+            items = inbox.latest(self.state(node.id), 100)
+            if any(item.record_id == notice_id for item in items):
+                reached.append(node)
+            self.say(f"  {node.path:<18} inbox: {len(items)} records")
+        below = len(self.federation.nodes) - 1
+        self.say(f"  the notice reached {len(reached)} of {below} nodes below the centre")
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
+        app = web.Application()
+        app["demo"] = self
+        app.router.add_get("/", _overview)
+        app.router.add_get("/records.json", _records_json)
+        for node in self.federation.nodes.values():
+            app.add_subapp(f"/nodes/{node.id}/", make_app(View(node, self.state(node.id))))
+        server = await listen(app, host, port)
+        self.say(f"\n== 6. Serving on {server.url}/")
+        self.say(f"  overview            {server.url}/")
+        self.say(f"  stored records      {server.url}/records.json?scope=cn.gd")
+        self.say(f"  a county's inbox    {server.url}/nodes/shexian/inbox.atom  (also .rss, .json)")
+        self.say(f"  a node's status     {server.url}/nodes/gz/status")
+        await server.serve_until(stop)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Node:
+        return self.federation.root
+
+    def state(self, node_id: str) -> sqlite3.Connection:
+        if node_id not in self.states:
+            self.states[node_id] = open_state(state_path(self.settings.data_dir, node_id))
+        return self.states[node_id]
+
+    def bus(self, node_id: str) -> Bus:
+        return self.buses[node_id]
+
+    async def connect_buses(self) -> None:
+        if not self.settings.broker_url:
+            shared = MemoryBus()
+            for node_id in self.federation.nodes:
+                self.buses[node_id] = shared.as_user(node_id)
+            return
+        for node in self.federation.nodes.values():
+            url = node_broker_url(self.settings.broker_url, node, os.environ)
+            self.buses[node.id] = await AmqpBus.connect(url)
+
+    async def close(self) -> None:
+        for bus in self.buses.values():
+            await bus.close()
+        for state in self.states.values():
+            state.close()
+
+
+async def _until_idle(work: Coroutine[Any, Any, T], stop: asyncio.Event, consumer: Consumer) -> T:
+    """Run a consumer coroutine until it has had nothing to do for ``IDLE`` seconds."""
+    task = asyncio.ensure_future(work)
+    quiet = 0.0
+    while not task.done() and quiet < IDLE:
+        await asyncio.sleep(0.1)
+        quiet = 0.0 if consumer.unsettled else quiet + 0.1
+    stop.set()
+    return await task
+
+
+async def _overview(request: web.Request) -> web.Response:
+    demo: Demo = request.app["demo"]
+    with connect(demo.store_url) as conn:
+        rows = [
+            (node, count_records(conn, node.path), inbox.counts(demo.state(node.id)).records)
+            for node in demo.federation.subtree(demo.root.id)
+        ]
+    lines = [
+        "<!doctype html><html lang='zh-Hans'><meta charset='utf-8'>",
+        f"<title>govhub 演示 — {html.escape(demo.root.name)}</title>",
+        "<h1>govhub federation (演示)</h1><table border='1' cellpadding='4'>",
+        "<tr><th>节点 node</th><th>名称 name</th><th>级别</th>"
+        "<th>records in scope</th><th>inbox</th><th>feeds</th></tr>",
+    ]
+    for node, stored, received in rows:
+        depth = node.path.count(".")
+        lines.append(
+            f"<tr><td>{'&nbsp;' * 4 * depth}{node.id}</td><td>{html.escape(node.name)}</td>"
+            f"<td>{node.level}</td><td><a href='/records.json?scope={node.path}'>{stored}</a></td>"
+            f"<td>{received}</td><td><a href='/nodes/{node.id}/inbox.atom'>Atom</a> "
+            f"<a href='/nodes/{node.id}/inbox.rss'>RSS</a> "
+            f"<a href='/nodes/{node.id}/status'>status</a></td></tr>"
+        )
+    lines.append("</table></html>")
+    return web.Response(text="\n".join(lines), content_type="text/html")
+
+
+async def _records_json(request: web.Request) -> web.Response:
+    demo: Demo = request.app["demo"]
+    scope = request.query.get("scope") or None
+    with connect(demo.store_url) as conn:
+        rows = list_records(conn, scope_path=scope, limit=200)
+    body = [
+        {
+            "id": r.id,
+            "path": r.path,
+            "kind": r.kind,
+            "revision": r.revision,
+            "published": r.published.isoformat(),
+            "title": r.title,
+            "withdrawn": r.withdrawn,
+        }
+        for r in rows
+    ]
+    return web.Response(
+        text=json.dumps(body, ensure_ascii=False, indent=1), content_type="application/json"
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_demo(
+    federation: Federation, settings: Settings, say: Callable[[str], None]
+) -> AsyncIterator[Demo]:
+    """A demo with its store and buses open; closed again on the way out."""
+    demo_settings = dataclasses.replace(settings, data_dir=settings.data_dir / "demo")
+    with _store(settings.database_url, demo_settings.data_dir, say) as url:
+        demo = Demo(federation, demo_settings, url, say)
+        await demo.connect_buses()
+        try:
+            yield demo
+        finally:
+            await demo.close()
+
+
+@contextlib.contextmanager
+def _store(url: str, data_dir: Path, say: Callable[[str], None]) -> Iterator[str]:
+    where = "GOVHUB_DATABASE_URL" if url else f"an embedded PostgreSQL in {data_dir / 'postgres'}"
+    say(f"store: {where}")
+    with database_url(url, data_dir) as resolved:
+        with connect(resolved) as conn:
+            migrate(conn)
+        yield resolved
+
+
+def bus_description(settings: Settings) -> str:
+    if settings.broker_url:
+        return "RabbitMQ at GOVHUB_BROKER_URL (run `govhub broker setup` first)"
+    return "the in-process bus (same routing as RabbitMQ; set GOVHUB_BROKER_URL for the real one)"
+
+
+__all__ = ["Demo", "bus_description", "running_demo"]
