@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from hub import records
-from hub.bus import AmqpBus, MemoryBus, Message, down_key
+from hub.bus import AmqpBus, MemoryBus
 from hub.bus.credentials import node_broker_url
 from hub.bus.message import Bus, Consumer
 from hub.bus.topology import down_queue, node_queues, up_queue
@@ -41,7 +41,7 @@ from hub.ingest import Checker, consume_forever
 from hub.node import inbox, outbox
 from hub.node.inbox import DownChecker, receive_forever
 from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import headers_for, relay_once
+from hub.node.relay import push_message, relay_once
 from hub.node.serve import View, listen, make_app
 from hub.node.state import open_state, state_path
 from hub.records.safe_xml import Limits
@@ -127,14 +127,7 @@ class Demo:
         record = records.parse(notice.read_bytes(), str(notice), limits=limits)
         sender = self.federation.node(record.origin.node)
         self.say(f"\n== 4. {sender.name} pushes 「{record.title}」 down to every node")
-        topic = record.topic.top if record.topic else None
-        message = Message(
-            "down",
-            down_key(sender.path, record.kind),
-            record.to_xml(pretty=False),
-            headers=headers_for(record.id, record.revision, record.content_hash(), topic),
-            message_id=f"{record.id}@{record.revision}",
-        )
+        message = push_message(record, sender.path)
         await self.bus(sender.id).publish(message)
         self.say(f"  confirmed by the broker: {message.routing_key}")
 

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 from hub import records
-from hub.bus import AmqpBus, Message, down_key
+from hub.bus import AmqpBus, Message
 from hub.bus.credentials import node_broker_url
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.cli.validate import record_files
 from hub.federation import Federation, Node, load_federation
 from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import headers_for
+from hub.node.relay import push_message
 from hub.node.state import open_state, state_path
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
@@ -100,14 +100,7 @@ def run_push(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.file}: the record is node {record.origin.node!r}'s, not {node.id!r}'s"
         )
     url = node_broker_url(settings.broker_url, node, os.environ, user_prefix=args.user_prefix)
-    topic = record.topic.top if record.topic else None
-    message = Message(
-        "down",
-        down_key(node.path, record.kind),
-        record.to_xml(pretty=False),
-        headers=headers_for(record.id, record.revision, record.content_hash(), topic),
-        message_id=f"{record.id}@{record.revision}",
-    )
+    message = push_message(record, node.path)
     asyncio.run(_send(url, message))
     print(f"pushed {record.id} to the subtree of {node.path} ({message.routing_key})")
     return EXIT_OK

@@ -15,8 +15,9 @@ from datetime import datetime
 
 from hub.bus import BusError, Message
 from hub.bus.message import Bus
-from hub.bus.routing import TOPIC_HEADER
+from hub.bus.routing import TOPIC_HEADER, down_key
 from hub.node import outbox
+from hub.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,18 @@ def message_for(entry: outbox.Entry) -> Message:
         entry.body,
         headers=headers_for(entry.record_id, entry.revision, entry.content_hash, entry.topic),
         message_id=f"{entry.record_id}@{entry.revision}",
+    )
+
+
+def push_message(record: Record, sender_path: str) -> Message:
+    """The bus message that pushes ``record`` from the portal at ``sender_path`` to its subtree."""
+    topic = record.topic.top if record.topic else None
+    return Message(
+        "down",
+        down_key(sender_path, record.kind),
+        record.to_xml(pretty=False),
+        headers=headers_for(record.id, record.revision, record.content_hash(), topic),
+        message_id=f"{record.id}@{record.revision}",
     )
 
 
