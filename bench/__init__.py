@@ -9,4 +9,5 @@ from __future__ import annotations
 BENCHMARKS: dict[str, str] = {
     "validate": "bench.validate",
     "review": "bench.review",
+    "pipeline": "bench.pipeline",
 }

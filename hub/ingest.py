@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub import records
-from hub.bus import Delivery, parse_key
+from hub.bus import Delivery, DeliveryLost, Message, parse_key
 from hub.bus.message import Consumer
 from hub.bus.topology import broker_user
 from hub.errors import Problem
@@ -33,6 +33,15 @@ from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert
 from hub.store.connection import Connection, translate_errors
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Verdict:
+    """What the checks found in one message: its records, or why it is dead."""
+
+    records: list[StoredRecord] = field(default_factory=list)
+    reason: str = ""
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,34 +80,36 @@ class Checker:
     limits: Limits = records.DEFAULT_LIMITS
 
     def check(self, delivery: Delivery) -> Checked:
-        message = delivery.message
+        verdict = self.check_message(delivery.message)
+        return Checked(delivery, verdict.records, verdict.reason, verdict.problems)
+
+    def check_message(self, message: Message) -> Verdict:
+        """The checks on one message (a delivery, or a dead letter being retried)."""
         where = f"{message.routing_key} ({message.message_id})"
         try:
             route = parse_key(message.routing_key)
             node = self.federation.by_path(route.path)
         except (ValueError, UnknownNode) as exc:
-            return Checked(delivery, reason=f"unknown route: {exc}")
+            return Verdict(reason=f"unknown route: {exc}")
         if route.direction != "up" or not self.federation.is_in_subtree(node.id, self.scope):
-            return Checked(
-                delivery, reason=f"{message.routing_key} is outside {self.scope}'s subtree"
-            )
+            return Verdict(reason=f"{message.routing_key} is outside {self.scope}'s subtree")
         expected_user = broker_user(node.id, self.user_prefix)
         if message.user_id != expected_user:
             reason = (
                 f"published by broker user {message.user_id!r}, "
                 f"not by {expected_user!r} of node {node.id!r}"
             )
-            return Checked(delivery, reason=reason)
+            return Verdict(reason=reason)
         try:
             found = records.parse_batch(message.body, where, limits=self.limits)
         except RecordInvalid as exc:
-            return Checked(delivery, reason="invalid record", problems=_lines(exc.problems))
+            return Verdict(reason="invalid record", problems=_lines(exc.problems))
         problems: list[Problem] = []
         for record in found:
             problems += self._origin_problems(record, node.id, route.kind, where)
         if problems:
-            return Checked(delivery, reason="spoofed or wrong origin", problems=_lines(problems))
-        return Checked(delivery, records=[StoredRecord.from_record(r, node.path) for r in found])
+            return Verdict(reason="spoofed or wrong origin", problems=_lines(problems))
+        return Verdict(records=[StoredRecord.from_record(r, node.path) for r in found])
 
     def _origin_problems(
         self, record: Record, node_id: str, kind: str, where: str
@@ -120,12 +131,15 @@ def store_batch(conn: Connection, checked: Sequence[Checked], source: str) -> li
         for item in checked:
             if item.reason:
                 message = item.delivery.message
+                # message_id and user_id (the publisher, checked again on a retry) travel
+                # as properties, not headers: keep them with the headers.
+                facts = {"message_id": message.message_id, "user_id": message.user_id}
                 add_dead_letter(
                     conn,
                     reason=item.reason,
                     problems=item.problems,
                     routing_key=message.routing_key,
-                    headers=dict(message.headers) | {"message_id": message.message_id},
+                    headers=dict(message.headers) | facts,
                     body=message.body,
                     source=source,
                 )
@@ -152,15 +166,27 @@ async def consume_forever(
     store = _Store(connect)
     try:
         while not stop.is_set():
-            taken = await _take(consumer, batch, linger, stop)
+            taken, ended = await _take(consumer, batch, linger, stop)
             if not taken:
+                if ended:  # the consumer was stopped or closed under us: nothing more will come
+                    break
                 continue
             checked = [checker.check(delivery) for delivery in taken]
             outcomes = await store.batch(checked, source, stop, tally)
             if outcomes is None:  # stopping while the database is down: leave them unacked
                 break
+            lost = 0
             for item in checked:  # the ack point: after the transaction has committed
-                await item.delivery.ack()
+                try:
+                    await item.delivery.ack()
+                except DeliveryLost:  # the channel dropped: the broker delivers it again,
+                    lost += 1  # and storing it again changes nothing
+            if lost:
+                log.warning(
+                    "%d deliveries stored but not acked (channel lost): they come again",
+                    lost,
+                    extra={"stage": "ingest"},
+                )
             dead = sum(1 for item in checked if item.reason)
             tally.add(outcomes, dead)
             if dead:
@@ -172,17 +198,26 @@ async def consume_forever(
 
 async def _take(
     consumer: Consumer, batch: int, linger: float, stop: asyncio.Event
-) -> list[Delivery]:
-    """Up to ``batch`` deliveries: wait a little for the first, then ``linger`` for more."""
+) -> tuple[list[Delivery], bool]:
+    """Up to ``batch`` deliveries: wait a little for the first, then at most ``linger``
+    seconds more for the rest (a steady trickle must not hold the first one back).
+
+    Also whether the consumer has ended (stopped or closed: no more will come).
+    """
+    loop = asyncio.get_running_loop()
     taken: list[Delivery] = []
-    timeout = 0.5
+    timeout, deadline = 0.5, 0.0
     while len(taken) < batch and not stop.is_set():
         try:
             taken.append(await asyncio.wait_for(consumer.__anext__(), timeout))
-        except (TimeoutError, StopAsyncIteration):
+        except TimeoutError:
             break
-        timeout = linger
-    return taken
+        except StopAsyncIteration:
+            return taken, True
+        deadline = deadline or loop.time() + linger
+        # (at least 1 ms: enough to take what is buffered already, never a busy loop)
+        timeout = max(deadline - loop.time(), 0.001)
+    return taken, False
 
 
 class _Store:

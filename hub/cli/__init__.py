@@ -13,12 +13,36 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from hub.cli import broker, config, demo, node, nodes, publish, records, review, validate
+from hub.cli import (
+    broker,
+    config,
+    deadletters,
+    demo,
+    hub,
+    node,
+    nodes,
+    publish,
+    records,
+    review,
+    validate,
+)
 from hub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError
 from hub.errors import HubError
 from hub.settings import Settings
 
-COMMANDS = (validate, nodes, publish, review, node, broker, records, config, demo)
+COMMANDS = (
+    validate,
+    nodes,
+    publish,
+    review,
+    node,
+    broker,
+    hub,
+    records,
+    deadletters,
+    config,
+    demo,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -148,7 +148,7 @@ def run_retry(args: argparse.Namespace, settings: Settings) -> int:
             retried = retry_dead_letter(conn, checker, item)
             print(retried)
             failing += not retried.resolved
-    if len(todo) > 1:
+    if args.all:
         print(f"{len(todo)} retried: {len(todo) - failing} resolved, {failing} still failing")
     return EXIT_INVALID if failing else EXIT_OK
 
