@@ -18,6 +18,7 @@ from typing import Any
 import aio_pika
 import pytest
 from pamqp import decode, encode
+from tcp_proxy import TcpProxy
 
 from hub.bus import (
     REASON,
@@ -628,53 +629,9 @@ def test_a_full_queue_refuses_publishes(buses: Buses) -> None:
 # -- RabbitMQ only: an outage --------------------------------------------------------
 
 
-class Proxy:
-    """A TCP relay to RabbitMQ that a test can cut and restore: a broker outage."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._pumps: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        for pump in self._pumps:
-            pump.cancel()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5672)
-        self._writers |= {writer, up_writer}
-        pumps = [
-            asyncio.create_task(self._pump(reader, up_writer)),
-            asyncio.create_task(self._pump(up_reader, writer)),
-        ]
-        self._pumps.update(pumps)
-        await asyncio.gather(*pumps, return_exceptions=True)
-        self._pumps.difference_update(pumps)
-
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
-
-
 def test_publishing_during_an_outage_raises_then_recovers(amqp_url: str) -> None:
     async def scenario() -> None:
-        proxy = Proxy()
+        proxy = TcpProxy("127.0.0.1", 5672)
         await proxy.start()
         url = amqp_url.replace(":5672/", f":{proxy.port}/")
         bus = await AmqpBus.connect(url, publish_timeout=1.5, reconnect_interval=0.2)
