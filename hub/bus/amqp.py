@@ -44,8 +44,8 @@ from hub.bus.message import (
     Delivery,
     HeaderValue,
     Message,
-    check_route,
     dead_letter_headers,
+    ready_to_publish,
 )
 from hub.bus.routing import DIRECTIONS, Binding
 from hub.bus.topology import (
@@ -183,17 +183,7 @@ class AmqpBus:
         await self._connection.close()
 
     def _stamp(self, message: Message) -> Message:
-        if self._closed:
-            raise PublishError(
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-                reason="the bus is closed",
-                fix="publish before close()",
-            )
-        check_route(message)
-        if message.user_id is None:
-            return dataclasses.replace(message, user_id=self.user)
-        return message  # a different user_id is the broker's to refuse
+        return ready_to_publish(message, self.user, closed=self._closed)
 
     async def _send(self, items: Sequence[tuple[str, str, Message]]) -> None:
         """Publish (exchange, key, message) triples and wait for every confirm."""

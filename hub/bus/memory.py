@@ -21,8 +21,8 @@ from hub.bus.message import (
     Delivery,
     HeaderValue,
     Message,
-    check_route,
     dead_letter_headers,
+    ready_to_publish,
 )
 from hub.bus.routing import DIRECTIONS, Binding, topic_matches
 from hub.bus.topology import DEAD, QueueLimits, check_queue_name, dead_queue
@@ -189,17 +189,8 @@ class MemoryBus:
             await consumer.close(drain=False)
 
     def _stamp(self, message: Message) -> Message:
-        if self._closed:
-            raise PublishError(
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-                reason="the bus is closed",
-                fix="publish before close()",
-            )
-        check_route(message)
-        if message.user_id is None:
-            return dataclasses.replace(message, user_id=self.user)
-        if message.user_id != self.user:
+        message = ready_to_publish(message, self.user, closed=self._closed)
+        if message.user_id != self.user:  # what RabbitMQ does with a forged user_id
             raise PublishRefused(
                 exchange=message.exchange,
                 routing_key=message.routing_key,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from abc import ABC, abstractmethod
@@ -101,6 +102,25 @@ def check_route(message: Message) -> None:
             f"routing key {message.routing_key!r} does not belong on exchange "
             f"{message.exchange!r} (a key starts with its exchange's name)"
         )
+
+
+def ready_to_publish(message: Message, user: str, *, closed: bool) -> Message:
+    """The message as a bus sends it: route checked, ``user_id`` filled in with ``user``.
+
+    ``PublishError`` when the bus is closed, ``ValueError`` for a key that breaks
+    docs/routing.md. A ``user_id`` other than ``user`` is left for the broker to refuse.
+    """
+    if closed:
+        raise PublishError(
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            reason="the bus is closed",
+            fix="publish before close()",
+        )
+    check_route(message)
+    if message.user_id is None:
+        return dataclasses.replace(message, user_id=user)
+    return message
 
 
 def dead_letter_headers(
