@@ -114,10 +114,15 @@ class Adapter(Protocol):
     ``dict[str, str]``, optionally ``| None``) and defaults say what is allowed,
     and ``adapters.settings.read_settings`` checks them at start-up. A field's
     ``metadata["help"]`` is shown in errors and in ``govhub adapter check``.
+
+    ``sample`` names the setting that ``govhub adapter check ADAPTER FILE`` fills
+    with the sample file: a ``path`` setting gets the file's path; a ``url``
+    setting gets the address of the file served on a loopback HTTP server.
     """
 
     name: ClassVar[str]
     Settings: ClassVar[type]
+    sample: ClassVar[str]
 
     def __init__(self, settings: Any, context: Context) -> None: ...
 
