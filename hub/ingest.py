@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hub import records
 from hub.bus import Delivery, DeliveryLost, Message, parse_key
@@ -34,24 +35,43 @@ from hub.store.connection import Connection, translate_errors
 
 log = logging.getLogger(__name__)
 
+PART_HEADER = "x-govhub-part"
+"""On a dead letter cut from a batch message: which record of the batch it was (``2 of 50``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One record of a batch message refused on its own (the others are stored)."""
+
+    index: int  # 1-based position in the batch
+    of: int  # records in the batch
+    body: bytes  # the record alone, a document that can be retried by itself
+    reason: str
+    problems: list[str]
+
 
 @dataclass
 class Verdict:
-    """What the checks found in one message: its records, or why it is dead."""
+    """What the checks found in one message: its records and the records refused one by
+    one, or (``reason``) why the whole message is dead."""
 
     records: list[StoredRecord] = field(default_factory=list)
     reason: str = ""
     problems: list[str] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def dead(self) -> int:
+        """Dead letters this verdict makes: one for the message, or one per refused record."""
+        return 1 if self.reason else len(self.refused)
 
 
 @dataclass
 class Checked:
-    """One delivery after the checks: its records, or why it is dead."""
+    """One delivery after the checks."""
 
     delivery: Delivery
-    records: list[StoredRecord] = field(default_factory=list)
-    reason: str = ""
-    problems: list[str] = field(default_factory=list)
+    verdict: Verdict
 
 
 @dataclass
@@ -80,8 +100,7 @@ class Checker:
     limits: Limits = records.DEFAULT_LIMITS
 
     def check(self, delivery: Delivery) -> Checked:
-        verdict = self.check_message(delivery.message)
-        return Checked(delivery, verdict.records, verdict.reason, verdict.problems)
+        return Checked(delivery, self.check_message(delivery.message))
 
     def check_message(self, message: Message) -> Verdict:
         """The checks on one message (a delivery, or a dead letter being retried)."""
@@ -101,15 +120,24 @@ class Checker:
             )
             return Verdict(reason=reason)
         try:
-            found = records.parse_batch(message.body, where, limits=self.limits)
+            parts = records.parse_parts(message.body, where, limits=self.limits)
         except RecordInvalid as exc:
             return Verdict(reason="invalid record", problems=_lines(exc.problems))
-        problems: list[Problem] = []
-        for record in found:
-            problems += self._origin_problems(record, node.id, route.kind, where)
-        if problems:
-            return Verdict(reason="spoofed or wrong origin", problems=_lines(problems))
-        return Verdict(records=[StoredRecord.from_record(r, node.path) for r in found])
+        verdict = Verdict()
+        for part in parts:  # in a batch, each record is accepted or refused on its own
+            if part.record is None:
+                reason, problems = "invalid record", list(part.problems)
+            else:
+                reason = "spoofed or wrong origin"
+                problems = self._origin_problems(part.record, node.id, route.kind, where)
+            if part.record is not None and not problems:
+                verdict.records.append(StoredRecord.from_record(part.record, node.path))
+            else:
+                refused = Refused(part.index, len(parts), part.data, reason, _lines(problems))
+                verdict.refused.append(refused)
+        if len(parts) == 1 and verdict.refused:  # a lone record: the message is the dead letter
+            return Verdict(reason=verdict.refused[0].reason, problems=verdict.refused[0].problems)
+        return verdict
 
     def _origin_problems(
         self, record: Record, node_id: str, kind: str, where: str
@@ -127,23 +155,32 @@ class Checker:
 def store_batch(conn: Connection, checked: Sequence[Checked], source: str) -> list[Outcome]:
     """Store the batch's records and dead letters in one transaction."""
     with conn.transaction():
-        outcomes = upsert_records(conn, [r for c in checked for r in c.records])
+        outcomes = upsert_records(conn, [r for c in checked for r in c.verdict.records])
         for item in checked:
-            if item.reason:
-                message = item.delivery.message
-                # message_id and user_id (the publisher, checked again on a retry) travel
-                # as properties, not headers: keep them with the headers.
-                facts = {"message_id": message.message_id, "user_id": message.user_id}
-                add_dead_letter(
-                    conn,
-                    reason=item.reason,
-                    problems=item.problems,
-                    routing_key=message.routing_key,
-                    headers=dict(message.headers) | facts,
-                    body=message.body,
-                    source=source,
-                )
+            add_dead_letters(conn, item.delivery.message, item.verdict, source)
     return outcomes
+
+
+def add_dead_letters(conn: Connection, message: Message, verdict: Verdict, source: str) -> None:
+    """Keep what ``verdict`` refused: the whole message, or each refused record of a batch."""
+    # message_id and user_id (the publisher, checked again on a retry) travel as
+    # properties, not headers: keep them with the headers.
+    headers: dict[str, Any] = dict(message.headers)
+    headers |= {"message_id": message.message_id, "user_id": message.user_id}
+    dead = [(verdict.reason, verdict.problems, message.body, headers)] if verdict.reason else []
+    for part in verdict.refused:
+        where = {PART_HEADER: f"{part.index} of {part.of}"}
+        dead.append((part.reason, part.problems, part.body, headers | where))
+    for reason, problems, body, kept in dead:
+        add_dead_letter(
+            conn,
+            reason=reason,
+            problems=problems,
+            routing_key=message.routing_key,
+            headers=kept,
+            body=body,
+            source=source,
+        )
 
 
 async def consume_forever(
@@ -187,10 +224,10 @@ async def consume_forever(
                     lost,
                     extra={"stage": "ingest"},
                 )
-            dead = sum(1 for item in checked if item.reason)
+            dead = sum(item.verdict.dead for item in checked)
             tally.add(outcomes, dead)
             if dead:
-                log.warning("%d messages dead-lettered", dead, extra={"stage": "ingest"})
+                log.warning("%d dead letters kept", dead, extra={"stage": "ingest"})
     finally:
         store.close()
     return tally

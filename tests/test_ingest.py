@@ -168,3 +168,64 @@ def test_a_provincial_hub_takes_only_its_subtree(
     }
     assert tally.dead == 0 and sum(tally.outcomes.values()) == len(expected)
     assert {r.id for r in list_records(pg_conn, limit=100)} == expected
+
+
+def batch_of(*documents: bytes) -> bytes:
+    """A ``<records>`` message body, as the relay writes it."""
+    inner = b"".join(d[d.index(b"?>") + 2 :] if d.startswith(b"<?xml") else d for d in documents)
+    return b'<records xmlns="urn:govhub:record:1">' + inner + b"</records>"
+
+
+def test_a_batch_message_accepts_and_refuses_each_record_on_its_own(
+    pg_conn: Connection, pg_url: str
+) -> None:
+    notice = records.parse(EXAMPLES["notice"])  # node shexian
+    good = [
+        dataclasses.replace(notice, id=f"{notice.id}-{n}", title=f"{notice.title} {n}").to_xml()
+        for n in range(3)
+    ]
+    broken = good[1].replace(b"<revision>", b"<revision>x")
+    foreign = next(d for d in EXAMPLES.values() if records.parse(d).node != "shexian")
+    body = batch_of(good[0], broken, good[2], foreign)
+    key = up_key(FEDERATION.node("shexian").path, "notice")
+    tally = asyncio.run(hub_round(MemoryBus(), pg_url, [("shexian", Message("up", key, body))]))
+    assert tally.outcomes == {"inserted": 2} and tally.dead == 2
+    stored = sorted(r.id for r in list_records(pg_conn))
+    assert stored == sorted([f"{notice.id}-0", f"{notice.id}-2"])
+    dead = list_dead_letters(pg_conn)
+    assert [(d.reason, d.headers["x-govhub-part"]) for d in dead] == [
+        ("invalid record", "2 of 4"),
+        ("spoofed or wrong origin", "4 of 4"),
+    ]
+    assert "record[2]" in dead[0].problems[0] and "revision" in dead[0].problems[0]
+    # each dead letter holds its record alone: a standalone document, retried by itself
+    assert records.problems(dead[0].body) and records.parse(dead[1].body).node != "shexian"
+
+
+def test_relay_sends_runs_of_one_routing_key_as_batches(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    state = open_state(tmp_path / "shexian.sqlite3")
+    pipeline = Pipeline(FEDERATION.node("shexian"), state, Reviewer(ReviewPolicy()))
+    notice = records.parse(EXAMPLES["notice"])
+    for n in range(7):
+        copy = dataclasses.replace(notice, id=f"{notice.id}-{n}", title=f"{notice.title} {n}")
+        assert pipeline.accept(copy.to_xml(), f"n{n}.xml").outcome is Outcome.QUEUED
+
+    async def scenario() -> list[Message]:
+        for spec in node_queues(FEDERATION, "cn"):
+            await bus.declare_queue(spec.name, spec.bindings)
+        assert await relay_once(state, bus.as_user("shexian"), per_message=3) == 7
+        got = []
+        async with bus.as_user("cn").consume(up_queue("cn"), prefetch=10) as consumer:
+            async for delivery in consumer:
+                got.append(delivery.message)
+                await delivery.ack()
+                if len(got) == 3:
+                    break
+        return got
+
+    sent = asyncio.run(scenario())
+    assert [m.headers.get("x-govhub-records") for m in sent] == [3, 3, None]
+    ids = [r.id for m in sent for r in records.parse_batch(m.body)]
+    assert ids == [f"{notice.id}-{n}" for n in range(7)]
+    assert outbox.counts(state).pending == 0

@@ -203,3 +203,10 @@ def test_canonical_form_and_hash_depend_only_on_the_value(record: Record) -> Non
 def test_a_changed_title_changes_the_hash(record: Record, suffix: str) -> None:
     changed = dataclasses.replace(record, title=record.title + suffix)
     assert changed.content_hash() != record.content_hash()
+
+
+@common
+@given(valid_records())
+def test_xml_and_hash_equals_to_xml_and_content_hash(record: Record) -> None:
+    """The hub's one-tree shortcut gives exactly the two separate results."""
+    assert record.xml_and_hash() == (record.to_xml(pretty=False), record.content_hash())

@@ -173,12 +173,19 @@ class Retried:
 
     @property
     def resolved(self) -> bool:
-        return not self.verdict.reason and Outcome.CONFLICT not in self.outcomes
+        return not self.verdict.dead and Outcome.CONFLICT not in self.outcomes
 
     def __str__(self) -> str:
         if self.verdict.reason:
             lines = [f"#{self.id}: still fails: {self.verdict.reason}"]
             return "\n".join(lines + [f"  {p}" for p in self.verdict.problems])
+        if self.verdict.refused:
+            stored = _outcomes(self.outcomes)
+            lines = [f"#{self.id}: partly stored ({stored}); still failing:"]
+            for part in self.verdict.refused:
+                lines.append(f"  record {part.index} of {part.of}: {part.reason}")
+                lines.extend(f"    {p}" for p in part.problems)
+            return "\n".join(lines)
         stored = _outcomes(self.outcomes)
         if not self.resolved:
             return (
@@ -199,6 +206,8 @@ def retry_dead_letter(conn: Connection, checker: Checker, item: DeadLetter) -> R
         mark_dead_letter_retried(conn, item.id)
         if verdict.reason:
             return Retried(item.id, verdict)
+        # The records that pass are stored (a later retry stores them again, harmlessly);
+        # the dead letter stays open while any record of it still fails.
         outcomes = upsert_records(conn, verdict.records)
         retried = Retried(item.id, verdict, tuple(outcomes))
         if retried.resolved:

@@ -11,6 +11,9 @@ way; ``problems`` returns the list instead of raising.
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 from lxml import etree
 
 from hub.errors import Problem, RecordInvalid
@@ -37,6 +40,7 @@ from hub.records.safe_xml import DEFAULT_LIMITS, Limits, nests_deeper_than, pars
 from hub.records.schema import field_path, record_schema
 
 _RECORD = f"{{{NS}}}record"
+_RECORDS = f"{{{NS}}}records"
 _BODY = f"{{{NS}}}body"
 _OWN = f"{{{NS}}}"
 
@@ -69,6 +73,70 @@ def parse_batch(
     if problems:
         raise RecordInvalid(problems)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One record of a batch, judged on its own: its record, or its problems.
+
+    ``data`` is the record as a standalone document, so that a part refused
+    on its own can be kept (dead-lettered) and retried without the others.
+    """
+
+    index: int  # 1-based position in the batch
+    data: bytes
+    record: Record | None
+    problems: tuple[Problem, ...] = ()
+
+
+def parse_parts(
+    data: bytes, where: str = "records.xml", *, limits: Limits = DEFAULT_LIMITS
+) -> list[Part]:
+    """Each record of a batch (or of a single record document) accepted or refused on its own.
+
+    Raises ``RecordInvalid`` only when the document as a whole is unusable
+    (unsafe, malformed, or neither ``<record>`` nor ``<records>``); one bad record
+    in a batch costs that record alone. A batch that is valid as a whole takes
+    the fast path (one schema validation); otherwise each record element is
+    validated by itself.
+    """
+    tree = parse_untrusted(data, where, limits)
+    root = tree.getroot()
+    if root.tag == _RECORD:
+        return [_part(1, data, tree, where, limits)]
+    if root.tag != _RECORDS:
+        message = f"root element {root.tag!r} is neither record nor records"
+        raise RecordInvalid([Problem(where, root.sourceline, "records", message, "<records>")])
+    schema = record_schema()
+    whole = schema.validator.validate(tree)
+    parts = []
+    for index, element in enumerate(root, start=1):
+        label = f"{where} record[{index}]"
+        alone = etree.tostring(element)
+        if element.tag != _RECORD:
+            message = f"{element.tag!r} where a record was expected"
+            problem = Problem(label, element.sourceline, "records", message, "<record>")
+            parts.append(Part(index, alone, None, (problem,)))
+        elif whole:
+            parts.append(_judged(index, alone, element, label, limits))
+        else:
+            single = etree.ElementTree(copy.deepcopy(element))
+            parts.append(_part(index, alone, single, label, limits))
+    return parts
+
+
+def _part(index: int, data: bytes, tree: etree._ElementTree, where: str, limits: Limits) -> Part:
+    problems = record_schema().problems(tree, where)
+    if problems:
+        return Part(index, data, None, tuple(problems))
+    return _judged(index, data, tree.getroot(), where, limits)
+
+
+def _judged(index: int, data: bytes, element: etree._Element, where: str, limits: Limits) -> Part:
+    try:
+        return Part(index, data, _record(element, where, limits))
+    except RecordInvalid as exc:
+        return Part(index, data, None, tuple(exc.problems))
 
 
 def problems(
@@ -138,6 +206,7 @@ __all__ = [
     "Interaction",
     "Limits",
     "Origin",
+    "Part",
     "Problem",
     "Record",
     "RecordInvalid",
@@ -147,5 +216,6 @@ __all__ = [
     "Topic",
     "parse",
     "parse_batch",
+    "parse_parts",
     "problems",
 ]

@@ -6,6 +6,7 @@ canonical form and the content hash depend only on the record's values.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 
 from lxml import etree
@@ -67,6 +68,22 @@ def record_to_bytes(record: Record, *, pretty: bool = True) -> bytes:
 
 def record_to_canonical(record: Record) -> bytes:
     return etree.tostring(record_to_element(record), method="c14n")
+
+
+def record_to_bytes_and_hash(record: Record) -> tuple[bytes, str]:
+    """``to_xml(pretty=False)`` and ``content_hash()`` from one element tree.
+
+    The hash is taken over the canonical form with revision 1 and no
+    ``updated``: the same tree, edited after it was written out, instead of a
+    second tree built from a copy of the record.
+    """
+    root = record_to_element(record)
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    root.find(f"{_P}revision").text = "1"
+    updated = root.find(f"{_P}updated")
+    if updated is not None:
+        root.remove(updated)
+    return data, hashlib.sha256(etree.tostring(root, method="c14n")).hexdigest()
 
 
 def _disclosure(root: etree._Element, record: Record) -> None:

@@ -184,3 +184,9 @@ class Record:
         """
         bare = dataclasses.replace(self, revision=1, updated=None)
         return hashlib.sha256(bare.canonical()).hexdigest()
+
+    def xml_and_hash(self) -> tuple[bytes, str]:
+        """``to_xml(pretty=False)`` and ``content_hash()`` together, for the price of one."""
+        from hub.records.encode import record_to_bytes_and_hash
+
+        return record_to_bytes_and_hash(self)

@@ -82,13 +82,14 @@ class StoredRecord:
                 f"{record.origin.node!r} (expected Federation.node(id).path)"
             )
         status = record.status
+        xml, content_hash = record.xml_and_hash()
         return cls(
             id=record.id,
             node=record.origin.node,
             path=path,
             kind=record.kind,
             revision=record.revision,
-            content_hash=record.content_hash(),
+            content_hash=content_hash,
             title=record.title,
             published=record.published,
             updated=record.updated,
@@ -101,7 +102,7 @@ class StoredRecord:
             topic_class=record.topic.top if record.topic else None,
             issuers=record.issuers,
             lang=record.language,
-            xml=record.to_xml(pretty=False).decode("utf-8"),
+            xml=xml.decode("utf-8"),
         )
 
 
