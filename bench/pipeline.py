@@ -12,15 +12,16 @@ Measured in the same run, on the same records (distinct news records of node
    (another process, prefetch 200, ack each) of the same bytes through a quorum
    queue with govhub's arguments, plus a ``COPY`` of the same rows into a table
    shaped like ``records``; ceiling = records / (bus time + COPY time);
-2. govhub, one record per message: the node's outbox relayed (``relay_forever``,
-   as a node runs it) to the hub, which validates, checks and stores;
+2. govhub as a node runs it: the node's outbox relayed (``relay_forever``, which
+   puts up to ``PER_MESSAGE`` records of one routing key in a message) to the
+   hub, which validates, checks and stores each record on its own;
 3. govhub, several records per message: the node publishes ``<records>``
    batches (``publish_many``); the hub takes them apart the same way.
    Both with one and with two hub processes (competing consumers), and, to
    show which stage bounds the rate, the stages alone: the hub's checks in one
    process, the relay with no hub running, the hub draining the full queue;
-4. latency, one record per message: records accepted into the outbox at a
-   steady rate well below capacity; latency = ``stored_at`` (the hub's storing
+4. latency: records accepted into the outbox at a steady rate well below
+   capacity; latency = ``stored_at`` (the hub's storing
    transaction, PostgreSQL's clock) − ``accepted_at`` (the outbox, same host);
 5. fan-out: one notice pushed by the central portal to the inboxes of many
    simulated nodes (classic durable queues, each bound like a child of the root),
@@ -29,7 +30,8 @@ Measured in the same run, on the same records (distinct news records of node
    each quorum queue takes ~3 of the broker's file handles (the test broker has
    927), so thousands of them need a broker with a raised ``ulimit -n``.
 
-Target (project issue): govhub end-to-end at least 50% of the raw ceiling. The
+Target (project issue): govhub end-to-end at least 50% of the raw ceiling with
+one record per message, "measured in the same run". The
 ceiling has no validation in it: with 50 records per message it is set by COPY,
 while govhub's checks alone (about 0.5 ms a record) allow some 2,000 records/s
 per hub process.
@@ -66,7 +68,7 @@ from hub.bus.topology import QueueLimits, queue_arguments, up_queue
 from hub.federation import load_federation
 from hub.ingest import Checker
 from hub.node import outbox
-from hub.node.relay import relay_forever
+from hub.node.relay import PER_MESSAGE, relay_forever
 from hub.node.state import open_state, transaction
 from hub.store import StoredRecord, connect, migrate, with_schema
 from hub.store.records import COLUMNS
@@ -194,15 +196,19 @@ async def measure(env: Env, sizes: Sizes) -> None:
         ("ceiling, 1 record/message (bus + COPY)", _r(n, ceiling[1]), ""),
         (f"ceiling, {k} records/message (bus + COPY)", _r(n, ceiling[k]), ""),
         ("govhub's checks alone, in one process (Checker.check_message)", _r(n, check_s), ""),
-        ("govhub: relay alone, outbox → broker, 1 record/message", _r(n, min(relay_alone)), ""),
+        ("govhub: relay alone, outbox → broker", _r(n, min(relay_alone)), ""),
     ]
     for processes, seconds in hub_alone.items():
         hubs = "1 hub process" if processes == 1 else f"{processes} hub processes"
         rows_out.append((f"govhub: hub alone, draining the queue, {hubs}", _r(n, seconds), ""))
     for (processes, per), seconds in runs.items():
-        how = "outbox → relay → hub" if per == 1 else "publish_many → hub"
+        # The node's real path (the relay batches up to PER_MESSAGE records per message) is
+        # held against the issue's ceiling: one record per message. A hand-made 50-record
+        # publish is held against the 50-record ceiling, for comparison.
+        how = f"outbox → relay (≤{PER_MESSAGE}/message) → hub" if per == 1 else "publish_many → hub"
+        per_label = "" if per == 1 else f", {per} records/message"
         hubs = "1 hub process" if processes == 1 else f"{processes} hub processes"
-        label = f"govhub: {how}, {per} record{'s' if per > 1 else ''}/message, {hubs}"
+        label = f"govhub: {how}{per_label}, {hubs}"
         rows_out.append((label, _r(n, seconds), f"{ceiling[per] / seconds:.0%}"))
     print()
     _table(("path", "records/s", "of ceiling"), rows_out)
@@ -210,7 +216,7 @@ async def measure(env: Env, sizes: Sizes) -> None:
     p50, p99 = _percentiles(latencies)
     print()
     _table(
-        ("latency: outbox accepted → stored, 1 record/message", "records", "p50 ms", "p99 ms"),
+        ("latency: outbox accepted → stored (relayed)", "records", "p50 ms", "p99 ms"),
         [
             (
                 f"{sizes.latency_rate} records/s for {sizes.latency_seconds:g} s, 1 hub process",
@@ -226,15 +232,16 @@ async def measure(env: Env, sizes: Sizes) -> None:
         fan_rows.append((f"{sizes.quorum_fanout} quorum inboxes", *quorum_fan))
     _table(("fan-out: one notice from cn", "confirmed ms", "half received ms", "all ms"), fan_rows)
 
-    single, batched = ceiling[1] / runs[1, 1], ceiling[k] / runs[1, k]
-    met = "met" if max(single, batched) >= TARGET else "NOT met"
+    relayed, batched = ceiling[1] / runs[1, 1], ceiling[k] / runs[1, k]
+    met = "met" if relayed >= TARGET else "NOT met"
     print()
     print(
-        f"verdict: one hub process stores {n / runs[1, 1]:,.0f} records/s sent one per message"
-        f" ({single:.0%} of that ceiling) and {n / runs[1, k]:,.0f}/s sent {k} per message"
-        f" ({batched:.0%}); target >= {TARGET:.0%} {met}. Its checks alone run at"
-        f" {n / check_s:,.0f}/s. Latency p50 {p50 * 1e3:,.0f} ms, p99 {p99 * 1e3:,.0f} ms;"
-        f" a notice reaches {sizes.fanout:,} inboxes in {fan[2]} ms."
+        f"verdict: one hub process stores {n / runs[1, 1]:,.0f} records/s relayed from a node's"
+        f" outbox, {relayed:.0%} of the one-record-per-message ceiling; target >= {TARGET:.0%}"
+        f" {met}. Sent {k} per message by hand: {n / runs[1, k]:,.0f}/s ({batched:.0%} of that"
+        f" ceiling). Its checks alone run at {n / check_s:,.0f}/s. Latency p50"
+        f" {p50 * 1e3:,.0f} ms, p99 {p99 * 1e3:,.0f} ms; a notice reaches {sizes.fanout:,}"
+        f" inboxes in {fan[2]} ms."
     )
 
 
