@@ -25,6 +25,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 
 from hub.errors import HubError
 
@@ -142,7 +143,7 @@ class HttpClient:
                 raise FetchError(url, f"request failed: {reason}") from exc
 
     async def _read(self, url: str, answer: aiohttp.ClientResponse) -> Response:
-        headers = dict(answer.headers)
+        headers = CIMultiDict(answer.headers)  # case-insensitive: servers write ``Etag`` too
         fresh = fresh_until(headers, datetime.now(UTC))
         if answer.status == 304:
             return Response(str(answer.url), 304, b"", headers, True, fresh)

@@ -10,4 +10,5 @@ BENCHMARKS: dict[str, str] = {
     "validate": "bench.validate",
     "review": "bench.review",
     "pipeline": "bench.pipeline",
+    "feeds": "bench.feeds",
 }
