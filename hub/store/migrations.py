@@ -80,10 +80,20 @@ def compress_xml_with_lz4(conn: Connection) -> None:
         conn.execute("ALTER TABLE records ALTER COLUMN xml SET COMPRESSION lz4")
 
 
+CHANGE_XID = """
+ALTER TABLE records ADD COLUMN change_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX records_change ON records (change_xid, id);
+"""
+"""Which transaction last wrote each row, so that readers off the hot path (the
+search indexer, feed caches) can follow every change in commit-safe order: see
+``hub.store.changes``."""
+
+
 MIGRATIONS: tuple[Step, ...] = (
     RECORDS,
     compress_xml_with_lz4,
     DEAD_LETTERS,
+    CHANGE_XID,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

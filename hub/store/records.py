@@ -231,7 +231,8 @@ def _statements() -> tuple[sql.Composed, sql.Composed]:
         sql.SQL("{0} = v.{0}").format(sql.Identifier(c)) for c in COLUMNS if c != "id"
     )
     update = sql.SQL(
-        "UPDATE records AS r SET {assignments}, stored_at = now() FROM ({incoming}) AS v"
+        "UPDATE records AS r SET {assignments}, stored_at = now(),"
+        " change_xid = pg_current_xact_id() FROM ({incoming}) AS v"
         " WHERE r.id = v.id AND r.revision < v.revision RETURNING r.id"
     ).format(assignments=assignments, incoming=incoming)
     return insert_or_lock, update
