@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from hub.federation import load_federation
 from hub.store import StoredRecord, connect, upsert_records
 from hub.store.changes import ChangeCursor, changes_since
 from hub.store.connection import Connection
+from hub.store.followers import follow_forever, follow_once
 
 ROOT = Path(__file__).parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")
@@ -60,3 +63,51 @@ def test_a_change_still_in_flight_holds_readers_back(pg_conn: Connection, pg_url
 def test_a_cursor_must_be_one_that_was_written() -> None:
     with pytest.raises(ValueError, match="XID:ID"):
         ChangeCursor.parse("yesterday")
+
+
+def test_a_follower_handles_each_change_once_and_keeps_its_cursor(
+    pg_conn: Connection, pg_url: str
+) -> None:
+    handled: list[str] = []
+    upsert_records(pg_conn, [row(f"r{n}") for n in range(5)])
+    assert follow_once(pg_conn, "test", lambda _conn, ids: handled.extend(ids), batch=3) == 3
+    assert follow_once(pg_conn, "test", lambda _conn, ids: handled.extend(ids), batch=3) == 2
+    assert follow_once(pg_conn, "test", lambda _conn, ids: handled.extend(ids), batch=3) == 0
+    assert sorted(handled) == sorted(f"urn:govhub:cn:r{n}" for n in range(5))
+
+    def broken(_conn: Connection, ids: Sequence[str]) -> None:
+        raise RuntimeError("the follower fails mid-batch")
+
+    upsert_records(pg_conn, [row("r1", revision=2)])
+    with pytest.raises(RuntimeError):
+        follow_once(pg_conn, "test", broken)
+    # the failed batch did not move the cursor: the change comes again
+    assert follow_once(pg_conn, "test", lambda _conn, ids: handled.extend(ids)) == 1
+    assert handled[-1] == "urn:govhub:cn:r1"
+
+
+def test_follow_forever_catches_up_and_stops(pg_conn: Connection, pg_url: str) -> None:
+    upsert_records(pg_conn, [row(f"f{n}") for n in range(7)])
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            follow_forever(
+                lambda: connect(pg_url),
+                "forever",
+                lambda _c, ids: seen.extend(ids),
+                stop,
+                batch=2,
+                idle=0.05,
+            )
+        )
+        for _ in range(100):
+            if len(seen) == 7:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert sorted(seen) == sorted(f"urn:govhub:cn:f{n}" for n in range(7))

@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from psycopg import sql
 
+from hub.store import schema_feeds, schema_links, schema_search
 from hub.store.connection import Connection, translate_errors
 from hub.store.errors import StoreError
+from hub.store.followers import FOLLOWERS
 
 Step = str | Callable[[Connection], None]
 
@@ -93,7 +95,10 @@ MIGRATIONS: tuple[Step, ...] = (
     RECORDS,
     compress_xml_with_lz4,
     DEAD_LETTERS,
-    CHANGE_XID,
+    CHANGE_XID + FOLLOWERS,
+    schema_search.STEP,
+    schema_feeds.STEP,
+    schema_links.STEP,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

