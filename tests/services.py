@@ -15,6 +15,7 @@ import pytest
 HOW_TO_START = {
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "RabbitMQ": "rabbitmq-server -detached",
+    "MariaDB": "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
 }
 
 

@@ -4,32 +4,39 @@
     GET /inbox.rss    RSS 2.0         the same parameters
     GET /inbox.json   the records with their main fields and the record XML
     GET /status       node, outbox, review queue, inbox, consumer and webhook counts
+    POST /push/{source}  a record or <records> batch from the site's CMS (bearer token):
+                      checked, then spooled durably for the push adapter; 202 Accepted
 
 The inbox endpoints answer conditional requests: the ``ETag`` changes with
 every record the inbox takes in, ``Last-Modified`` is when the newest came, and
 ``If-None-Match`` / ``If-Modified-Since`` get ``304 Not Modified``. Every error
 has one JSON shape: ``{"status": 400, "error": "...", "parameter": "kind"}``
-(``parameter`` is null when no parameter is at fault).
+(``parameter`` is null when no parameter is at fault); a refused push adds
+``"problems"``, one line per problem.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
 from feedgen.feed import FeedGenerator
 
-from hub.errors import HubError
+from adapters.push import PushSource, spool
+from hub import records
+from hub.errors import HubError, Problem
 from hub.federation import KINDS, Node
 from hub.node import held, inbox, outbox
 from hub.node.inbox import Item, Tally
+from hub.node.state import transaction
 from hub.node.webhook import Webhook
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,17 @@ class ParameterError(web.HTTPBadRequest):
         self.error = error
 
 
+class PushRefused(Exception):
+    """A push that is not taken: its status, what is wrong, and with what."""
+
+    def __init__(
+        self, status: int, error: str, parameter: str | None, problems: list[Problem] | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status, self.error, self.parameter = status, error, parameter
+        self.problems = problems
+
+
 @dataclass
 class View:
     """What the HTTP handlers read: the node, its own state connection, live counters."""
@@ -56,6 +74,7 @@ class View:
     state: sqlite3.Connection
     tally: Tally | None = None
     webhook: Webhook | None = None
+    push: Mapping[str, PushSource] = field(default_factory=dict)  # adapters.push.push_sources
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()  # one query at a time on this connection, off the loop
@@ -75,6 +94,7 @@ def make_app(view: View) -> web.Application:
     app.router.add_get("/inbox.rss", _rss)
     app.router.add_get("/inbox.json", _json)
     app.router.add_get("/status", _status)
+    app.router.add_post("/push/{source}", _push)
     return app
 
 
@@ -181,6 +201,106 @@ async def _status(request: web.Request) -> web.StreamResponse:
     return _json_response(body, headers={"Cache-Control": "no-store"})
 
 
+PUSH_TYPES = ("application/xml", "text/xml")
+
+
+async def _push(request: web.Request) -> web.StreamResponse:
+    """Take a record or batch from the site's CMS: token, type, size, records, then the spool.
+
+    Checked in that order, each failure with its status: 404 no such push source,
+    401 no bearer token, 403 a wrong one, 415 not XML, 413 too large, 422 not
+    valid records or not this node's (kept in the ``refused`` table with the
+    reasons, like every refused record). 202 only once the body is durably in
+    the spool; the harvester's push source takes it from there.
+    """
+    view = request.app[VIEW]
+    name = request.match_info["source"]
+    source = view.push.get(name)
+    if source is None:
+        known = ", ".join(sorted(view.push)) or "none"
+        message = f"node {view.node.id!r} has no push source {name!r} (push sources: {known})"
+        raise PushRefused(404, message, "source")
+    _check_token(request, source)
+    if request.content_type not in PUSH_TYPES and not request.content_type.endswith("+xml"):
+        message = f"{request.content_type!r} is not a record; send Content-Type: application/xml"
+        raise PushRefused(415, message, "Content-Type")
+    body = await _body(request, source.max_bytes)
+    where = f"push:{name}"
+    try:
+        found = records.parse_batch(body, where, limits=records.Limits(max_bytes=source.max_bytes))
+    except records.RecordInvalid as exc:
+        await _refuse(view, where, exc.problems, body)
+    problems = [p for record in found for p in _foreign(record, view.node, where)]
+    if not found:
+        problems.append(Problem(where, None, "records", "the batch holds no records", "a record"))
+    if problems:
+        await _refuse(view, where, problems, body)
+    spooled = await asyncio.to_thread(spool, source.spool, body)
+    log.info(
+        "push to %s: %d record(s) spooled as %s",
+        name,
+        len(found),
+        spooled,
+        extra={"node": view.node.id, "source": name, "stage": "push"},
+    )
+    answer = {"status": 202, "accepted": [record.id for record in found], "spooled": spooled}
+    return _json_response(answer, status=202)
+
+
+def _check_token(request: web.Request, source: PushSource) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        message = "send the push token as Authorization: Bearer <token>"
+        raise PushRefused(401, message, "Authorization")
+    if not hmac.compare_digest(token.strip().encode(), source.token.encode()):
+        raise PushRefused(403, f"wrong token for push source {source.name!r}", "Authorization")
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    too_large = PushRefused(
+        413, f"the body is over the limit of {limit:,} bytes; push fewer records at a time", None
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _foreign(record: records.Record, node: Node, where: str) -> list[Problem]:
+    if record.origin.node != node.id:
+        message = f"record {record.id} of node {record.origin.node!r} pushed to node {node.id!r}"
+        return [Problem(where, None, "origin/@node", message, f"origin node {node.id!r}")]
+    if record.origin.site != node.site_code:
+        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
+        return [Problem(where, None, "origin/@site", message, node.site_code)]
+    return []
+
+
+async def _refuse(view: View, where: str, problems: list[Problem], body: bytes) -> NoReturn:
+    """Keep the refused body with its reasons (never dropped), then answer 422."""
+
+    def keep(conn: sqlite3.Connection) -> None:
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO refused (at, source, problems, body) VALUES (?, ?, ?, ?)",
+                (
+                    outbox.now().isoformat(),
+                    where,
+                    json.dumps([str(p) for p in problems], ensure_ascii=False),
+                    body,
+                ),
+            )
+
+    await view.read(keep)
+    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+    raise PushRefused(422, f"not taken: {count}; nothing was spooled", "body", problems)
+
+
 # -- Parameters, conditional requests, errors --------------------------------------------------
 
 
@@ -216,6 +336,11 @@ async def _json_errors(
         return await handler(request)
     except ParameterError as exc:
         return _error(400, exc.error, exc.parameter)
+    except PushRefused as exc:
+        response = _error(exc.status, exc.error, exc.parameter, problems=exc.problems)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="govhub push"'
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -226,8 +351,16 @@ async def _json_errors(
         return _error(500, "internal error; the node's log has the details", None)
 
 
-def _error(status: int, error: str, parameter: str | None, headers: Any = None) -> web.Response:
-    body = {"status": status, "error": error, "parameter": parameter}
+def _error(
+    status: int,
+    error: str,
+    parameter: str | None,
+    headers: Any = None,
+    problems: list[Problem] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {"status": status, "error": error, "parameter": parameter}
+    if problems is not None:
+        body["problems"] = [str(problem) for problem in problems]
     response = _json_response(body, status=status)
     if headers and "Allow" in headers:  # 405 says what is allowed
         response.headers["Allow"] = headers["Allow"]
