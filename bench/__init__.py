@@ -11,4 +11,5 @@ BENCHMARKS: dict[str, str] = {
     "review": "bench.review",
     "pipeline": "bench.pipeline",
     "feeds": "bench.feeds",
+    "harvest": "bench.harvest",
 }

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 
 from hub.cli import (
+    adapter,
     broker,
     config,
     deadletters,
@@ -24,6 +25,7 @@ from hub.cli import (
     publish,
     records,
     review,
+    sources,
     validate,
 )
 from hub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError
@@ -36,6 +38,8 @@ COMMANDS = (
     publish,
     review,
     node,
+    sources,
+    adapter,
     broker,
     hub,
     records,

@@ -6,11 +6,13 @@ node's state file::
     relay      outbox ──► up exchange                  (confirmed, with backoff)
     consumer   <id>.down ──► inbox ──► webhook          (checked, acked after the commit)
     server     inbox, status ──► http://HOST:PORT/      (feeds and JSON for the site's CMS)
+    harvester  sources ──► pipeline ──► outbox          (when the node has [[node.sources]])
 
 Stopping (SIGTERM, SIGINT, or the caller's ``stop`` event): every part
 finishes what it holds and returns, within ``drain_timeout`` or it is
 cancelled; the consumer returns what it did not take to the queue, the
-server finishes the requests in flight, then the bus is closed.
+server finishes the requests in flight, a harvest in progress commits what it
+has read (its cursor with it), then the bus is closed.
 """
 
 from __future__ import annotations
@@ -18,19 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from adapters.push import push_sources
+from adapters.registry import Registry, registry
 from hub.bus.message import Bus
 from hub.bus.topology import down_queue
 from hub.federation import Federation, Node
+from hub.node.harvest import Harvester, HarvestHttp, plan_sources
 from hub.node.inbox import DownChecker, Tally, receive_forever
+from hub.node.pipeline import Pipeline
 from hub.node.relay import relay_forever
 from hub.node.serve import View, listen, make_app
+from hub.node.sources_state import DurableValidators
 from hub.node.state import open_state, state_path
 from hub.node.webhook import Webhook
+from hub.records.safe_xml import Limits
+from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,24 +81,36 @@ async def run_node(
     on_ready: Callable[[str], None] | None = None,
     drain_timeout: float = 10.0,
     tally: Tally | None = None,
+    adapters: Registry | None = None,
 ) -> Tally:
     """Run the node until ``stop`` is set; close ``bus`` at the end; return the consumer's tally.
 
     ``wake`` is set by whoever adds to the outbox (the relay then sends at
     once); ``on_ready`` gets the server's base URL once it listens (port 0:
     any free port). The root node has no ``<id>.down`` queue: it runs no consumer.
+    A node with sources harvests them (``adapters``: the installed adapters by
+    default); every problem of their configuration stops it at start-up, before
+    anything runs (``ConfigInvalid``).
     """
     tally = tally or Tally()
     wake = wake or asyncio.Event()
     path = state_path(settings.data_dir, node.id)
+    planned = plan_sources(node, adapters or registry(), federation.where) if node.sources else []
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(bus.close)  # the last step out
-        relay_state, inbox_state, http_state = stack.enter_context(_connections(path, 3))
+        connections = stack.enter_context(_connections(path, 4 if planned else 3))
+        relay_state, inbox_state, http_state = connections[:3]
+        harvester = None
+        if planned:
+            harvester = await _harvester(node, settings, connections[3], wake, stack)
+            harvester.open(planned)
         consumer = None
         if node.parent is not None:
             queue = down_queue(node.id)
             consumer = await stack.enter_async_context(bus.consume(queue, prefetch=PREFETCH))
-        app = make_app(View(node, http_state, tally, webhook))
+        root = str(settings.config.resolve().parent)
+        push = push_sources(node, settings.data_dir, os.environ, where=federation.where, root=root)
+        app = make_app(View(node, http_state, tally, webhook, push=push))
         server = await listen(app, host, port)
         log.info("node %s serving on %s", node.id, server.url, extra={"node": node.id})
         if on_ready is not None:
@@ -107,6 +129,9 @@ async def run_node(
                 tasks.append(group.create_task(receiving, name="consumer"))
             if webhook is not None:
                 tasks.append(group.create_task(webhook.run(stop), name="webhook"))
+            if harvester is not None:
+                harvesting = harvester.run(planned, stop)
+                tasks.append(group.create_task(harvesting, name="harvester"))
             await stop.wait()
             await _drain(tasks, drain_timeout, node.id)
     log.info("node %s stopped", node.id, extra={"node": node.id})
@@ -124,6 +149,32 @@ async def _drain(tasks: Sequence[asyncio.Task[object]], timeout: float, node_id:
             extra={"node": node_id, "stage": task.get_name()},
         )
         task.cancel()
+
+
+async def _harvester(
+    node: Node,
+    settings: Settings,
+    state: sqlite3.Connection,
+    wake: asyncio.Event,
+    stack: contextlib.AsyncExitStack,
+) -> Harvester:
+    """The harvester of a node with sources: one shared HTTP client whose conditional-GET
+    validators live in the state file, and the node's pipeline on its own connection."""
+    validators = DurableValidators.load(state)
+    http = await stack.enter_async_context(HarvestHttp(validators))
+    limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
+    pipeline = Pipeline(node, state, Reviewer(ReviewPolicy()), limits)
+    root = settings.config.resolve().parent  # relative paths in sources: from nodes.toml's folder
+    return Harvester(
+        node,
+        state,
+        pipeline,
+        http=http,
+        validators=validators,
+        root=root,
+        wake=wake,
+        data_dir=settings.data_dir,
+    )
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
 """A node's local, durable state: one SQLite file per node.
 
-A node is small, so its outbox, its review queue (with the audit trail) and the
-records it refused live in one SQLite database in WAL mode with full
-synchronous commits: a record the node has accepted survives a crash or a
-restart. Migrations are an ordered list; the schema version is its length.
+A node is small, so its outbox, its review queue (with the audit trail), the
+records it refused and the harvest state of its sources (cursors, schedules,
+HTTP validators) live in one SQLite database in WAL mode with full synchronous
+commits: a record the node has accepted survives a crash or a restart.
+Migrations are an ordered list; the schema version is its length.
 """
 
 from __future__ import annotations
@@ -85,6 +86,36 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (record_id, revision)
     );
     CREATE INDEX inbox_kind ON inbox (kind, seq);
+    """,
+    """
+    CREATE TABLE source_state (
+        source TEXT PRIMARY KEY,
+        cursor TEXT,
+        next_check_at TEXT,
+        errors INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_error_at TEXT,
+        last_success_at TEXT,
+        items_seen INTEGER NOT NULL DEFAULT 0,
+        records_made INTEGER NOT NULL DEFAULT 0,
+        item_problems INTEGER NOT NULL DEFAULT 0,
+        parked INTEGER NOT NULL DEFAULT 0 CHECK (parked IN (0, 1))
+    );
+    CREATE TABLE source_problems (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        at TEXT NOT NULL,
+        item TEXT NOT NULL,
+        stage TEXT NOT NULL CHECK (stage IN ('fetch', 'convert', 'refused')),
+        message TEXT NOT NULL
+    );
+    CREATE INDEX source_problems_source ON source_problems (source, seq);
+    CREATE TABLE http_validators (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        saved_at TEXT NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
