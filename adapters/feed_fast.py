@@ -354,11 +354,18 @@ def _text(element: etree._Element) -> str:
 
 
 def _repair(value: str) -> str:
+    if value.isascii():  # nothing to repair (most text in most feeds: checked in C)
+        return value
     # as feedparser: UTF-8 that was read as ISO-8859-1 and encoded again is undone …
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         value = value.encode("iso-8859-1").decode("utf-8")
     # … and C1 control characters are read as the Windows-1252 characters they stand for.
+    if _C1.search(value) is None:  # str.translate looks up every character: skip it if it can
+        return value
     return value.translate(_C1_AS_CP1252)
+
+
+_C1 = re.compile("[\x80-\x9f]")
 
 
 def _c1_table() -> dict[int, str]:

@@ -21,10 +21,10 @@ serialized with its own ``xmlns``, nothing between them.
 
 from __future__ import annotations
 
+import html as html_module
 import re
 from urllib.parse import quote, urljoin
 
-import lxml.html
 import nh3
 from lxml import etree
 
@@ -46,6 +46,7 @@ _INLINE = frozenset(
 # Characters XML 1.0 cannot carry at all; lxml refuses them, so they go first.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_ABSOLUTE_WEB = re.compile(r"https?://[^/?#\\]", re.I)
 _LANGUAGE_TAG = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
 _LENGTH = re.compile(r"[0-9]{1,5}(%|px)?")
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -62,6 +63,8 @@ _CLEANER = nh3.Cleaner(
     link_rel=None,
     url_schemes=set(KEPT_SCHEMES),
 )
+_TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})
+_HTML_PARSER = etree.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
 
 
 def sanitize_html(html: str, base_url: str | None = None) -> str | None:
@@ -73,7 +76,7 @@ def sanitize_html(html: str, base_url: str | None = None) -> str | None:
     cleaned = _CLEANER.clean(_NOT_XML.sub("", html))
     if not cleaned.strip():
         return None
-    top = _rewrite(lxml.html.fragment_fromstring(cleaned, create_parent="div"), base_url)
+    top = _rewrite(_fragment(cleaned), base_url)
     if not top or not any(_has_content(element) for element in top):
         return None
     return "".join(etree.tostring(element, encoding="unicode", with_tail=False) for element in top)
@@ -84,10 +87,20 @@ def plain_text(html: str) -> str:
     cleaned = _NOT_XML.sub("", html)
     if "<" not in cleaned and "&" not in cleaned:
         return " ".join(cleaned.split())
-    text = nh3.clean(cleaned, tags=set(), clean_content_tags={"script", "style"})
-    # nh3 returns text escaped for HTML; lxml reads the entities back into characters.
-    unescaped = lxml.html.fragment_fromstring(f"<p>{text}</p>").text_content() if text else ""
-    return " ".join(_NOT_XML.sub("", unescaped).split())
+    text = _TEXT_CLEANER.clean(cleaned)
+    # nh3 returns text escaped for HTML; read the entities back into characters.
+    return " ".join(_NOT_XML.sub("", html_module.unescape(text)).split())
+
+
+def _fragment(cleaned: str) -> etree._Element:
+    """The ``<div>`` holding nh3's output, parsed by libxml2's HTML parser.
+
+    Plain lxml elements, not ``lxml.html``'s: its element classes make every
+    element access slower, and nh3's output is already balanced markup.
+    """
+    root = etree.fromstring(f"<div>{cleaned}</div>", _HTML_PARSER)
+    found = root.find("body/div")
+    return found if found is not None else etree.Element("div")
 
 
 def _rewrite(parent: etree._Element, base_url: str | None) -> list[etree._Element]:
@@ -127,7 +140,7 @@ def _rewrite(parent: etree._Element, base_url: str | None) -> list[etree._Elemen
 def _copy(source: etree._Element, parent: etree._Element, base_url: str | None, depth: int) -> None:
     """Append ``source`` (and what it holds) under ``parent`` as an XHTML element."""
     if depth > MAX_DEPTH or not isinstance(source.tag, str) or source.tag not in ELEMENTS:
-        _append_text(parent, source.text_content() + (source.tail or ""))
+        _append_text(parent, "".join(source.itertext()) + (source.tail or ""))
         return
     element = etree.SubElement(parent, f"{{{XHTML_NS}}}{source.tag}")
     _fill(element, source, base_url, depth)
@@ -184,7 +197,7 @@ def safe_url(url: str, base_url: str | None = None) -> str | None:
     """``url`` resolved against ``base_url`` and escaped, or ``None`` unless http(s), mailto
     or relative."""
     url = url.strip()
-    if base_url:
+    if base_url and not _ABSOLUTE_WEB.match(url):  # an absolute http(s) URL needs no joining
         try:
             url = urljoin(base_url, url)
         except ValueError:  # e.g. an invalid IPv6 literal

@@ -440,12 +440,13 @@ class Harvester:
         that also moves the cursor and adds to the source's counts."""
         written = _Written()
         documents: list[tuple[bytes, str]] = []
+        hashes: list[str] = []
         items: list[Item] = []
         seen: dict[str, Record] = {}  # record id -> its newest revision in this batch
         for record, item in taken.records:
             try:
                 revised = _revise(self.state, record, seen)
-                data = revised.to_xml(pretty=False) if revised else b""
+                data, digest = revised.xml_and_hash() if revised else (b"", "")
             except Exception as exc:  # a record the encoder cannot write: that item's problem
                 written.unwritable.append((item.where, describe_error(exc)))
                 continue
@@ -453,6 +454,7 @@ class Harvester:
                 written.unchanged += 1
                 continue
             documents.append((data, f"[{planned.name}] {item.where}"))
+            hashes.append(digest)
             items.append(item)
         problems = [
             *taken.problems,
@@ -477,7 +479,7 @@ class Harvester:
             if finish is not None:
                 finish(conn)
 
-        results = self.pipeline.accept_many(documents, also=also, encoded=True)
+        results = self.pipeline.accept_many(documents, also=also, encoded=True, hashes=hashes)
         written.results = list(zip(items, results, strict=True))
         return written
 

@@ -72,6 +72,7 @@ class Pipeline:
         *,
         also: Callable[[sqlite3.Connection, list[Accepted]], None] | None = None,
         encoded: bool = False,
+        hashes: Sequence[str] | None = None,
     ) -> list[Accepted]:
         """Take several ``(document, source)`` pairs through the pipeline in one transaction.
 
@@ -83,11 +84,16 @@ class Pipeline:
         the cursor never gets ahead of the records it stands for. ``encoded``:
         the documents are the record encoder's own compact output
         (``Record.to_xml(pretty=False)``), kept as they are instead of written
-        again.
+        again. ``hashes``: with ``encoded``, each document's content hash, computed
+        by the caller along with the document (``Record.xml_and_hash()``).
         """
         checked = [self._check(data, source) for data, source in documents]
+        given = hashes if encoded and hashes is not None else [None] * len(checked)
         with transaction(self.state):
-            results = [self._place(*each, encoded=encoded) for each in checked]
+            results = [
+                self._place(*each, encoded=encoded, content_hash=digest)
+                for each, digest in zip(checked, given, strict=True)
+            ]
             if also is not None:
                 also(self.state, results)
         return results
@@ -108,6 +114,7 @@ class Pipeline:
         problems: list[Problem],
         *,
         encoded: bool = False,
+        content_hash: str | None = None,
     ) -> Accepted:
         """Dedup, review, then outbox or held (or refused): inside the caller's transaction."""
         if record is None or problems:
@@ -116,14 +123,15 @@ class Pipeline:
         if known is not None:
             if record.revision < known.revision:
                 return Accepted(Outcome.STALE, record)
-            if record.revision == known.revision or record.content_hash() == known.content_hash:
+            content_hash = content_hash or record.content_hash()
+            if record.revision == known.revision or content_hash == known.content_hash:
                 return Accepted(Outcome.UNCHANGED, record)
         findings = self.reviewer.review(record)
         body = data if encoded else record.to_xml(pretty=False)
         if any(f.holds for f in findings):
             held.hold(self.state, record.id, record.revision, body, findings)
             return Accepted(Outcome.HELD, record, findings=findings)
-        self._enqueue(record, body)
+        self._enqueue(record, body, content_hash)
         return Accepted(Outcome.QUEUED, record, findings=findings)
 
     def approve(self, record_id: str, revision: int, *, actor: str, reason: str) -> held.Held:
@@ -142,12 +150,12 @@ class Pipeline:
                 self.state, record_id, revision, approve=False, actor=actor, reason=reason
             )
 
-    def _enqueue(self, record: Record, body: bytes) -> None:
+    def _enqueue(self, record: Record, body: bytes, content_hash: str | None = None) -> None:
         outbox.enqueue(
             self.state,
             record_id=record.id,
             revision=record.revision,
-            content_hash=record.content_hash(),
+            content_hash=content_hash or record.content_hash(),
             kind=record.kind,
             topic=record.topic.top if record.topic else None,
             routing_key=up_key(self.node.path, record.kind),
