@@ -5,11 +5,14 @@ Chinese news items with HTML descriptions, about 1 KB an item) on a loopback
 port. Measured in the same run:
 
 1. govhub: one node with 1,000 ``feed`` sources, harvested by the running
-   node's scheduler (``Harvester.run``: 4 sources at a time, one shared HTTP
-   client, 2 requests per host) from an empty state file into the node's
+   node's scheduler (``Harvester.run``: a few sources at a time, one shared
+   HTTP client, 2 requests per host) from an empty state file into the node's
    outbox: fetch, parse, sanitize, convert, revision by content hash,
    validation (XML Schema and rules), confidentiality review, outbox, in
-   batches of 200 records per transaction with full synchronous commits;
+   batches of 200 records per transaction with full synchronous commits. The
+   per-item work (convert to review) runs in one worker process per core
+   (``hub.node.harvest_workers``); the CPU seconds of the main process and of
+   the workers are reported, with the worker count;
 2. newsboat (Debian's C++ feed reader), headless (``newsboat -x reload``) with
    a urls file of the same 1,000 feeds, a fresh cache and ``reload-threads``
    set to 4, in a temporary HOME; it parses each feed and stores its items in
@@ -42,6 +45,7 @@ from adapters.registry import registry
 from bench.validate import _table, machine
 from hub.federation import Source, load_federation
 from hub.node.harvest import Harvester, HarvestHttp, plan_sources
+from hub.node.harvest_workers import PoolStats
 from hub.node.pipeline import Pipeline
 from hub.node.sources_state import DurableValidators
 from hub.node.state import open_state, transaction
@@ -89,6 +93,8 @@ def run(quick: bool = False) -> None:
                 ("newsboat -x reload, again", _rate(total, nb_again), "0"),
             ]
         _table(("run", "items/s", "stored"), rows)
+        print(f"\ngovhub, first harvest: {splits[0].line(total, first)}")
+        print(f"govhub, again: {splits[1].line(total, again)}")
         if newsboat:
             print(
                 f"\ngovhub / newsboat, first harvest: {nb_first / first:.2f}×"
@@ -184,6 +190,31 @@ class served:
 # -- govhub ---------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Where one harvest's CPU went: the main process, the worker processes."""
+
+    main: float  # CPU seconds of the main process (all its threads)
+    pool: PoolStats
+    workers: int
+
+    def line(self, items: int, seconds: float) -> str:
+        per_item = 1e6 / items if items else 0.0
+        total = self.main + self.pool.worker_cpu
+        return (
+            f"{self.workers} worker processes; CPU {total:.2f} s in {seconds:.2f} s"
+            f" ({total / seconds:.2f} cores): main {self.main:.2f} s"
+            f" ({self.main * per_item:,.0f} µs/item: HTTP, feed parsing, revisions, SQLite),"
+            f" workers {self.pool.worker_cpu:.2f} s ({self.pool.worker_cpu * per_item:,.0f}"
+            f" µs/item: convert, encode, validate, review) on {self.pool.batches:,} batches"
+            + (
+                f", {self.pool.in_process:,} batches in the main process"
+                if self.pool.in_process
+                else ""
+            )
+        )
+
+
 async def govhub(work: Path, urls: list[str]) -> tuple[float, float, int]:
     """Seconds for the first harvest and the second, and the records queued."""
     sources = tuple(Source(f"feed-{n}", "feed", {"url": url}) for n, url in enumerate(urls))
@@ -192,27 +223,42 @@ async def govhub(work: Path, urls: list[str]) -> tuple[float, float, int]:
     state = open_state(work / "state.sqlite3")
     watcher = open_state(work / "state.sqlite3")
     seconds = []
+    splits.clear()
     for _ in range(2):
         validators = DurableValidators.load(state)
         async with HarvestHttp(validators) as http:
             pipeline = Pipeline(node, state, Reviewer(ReviewPolicy()))
             harvester = Harvester(node, state, pipeline, http=http, validators=validators)
             harvester.open(planned)
+            warming = time.perf_counter()
+            for ready in harvester.pool.start():
+                ready.result()
+            if not seconds:
+                print(
+                    f"govhub: {harvester.pool.workers} worker processes ready in"
+                    f" {time.perf_counter() - warming:.2f} s (node start-up, not timed)"
+                )
             stop = asyncio.Event()
             with transaction(watcher):  # every source due now
                 watcher.execute("UPDATE source_state SET next_check_at = NULL")
             mark = datetime.now(UTC).isoformat()
             started = time.perf_counter()
+            cpu = time.process_time()
             running = asyncio.create_task(harvester.run(planned, stop))
             while _harvested(watcher, mark) < len(urls):
                 await asyncio.sleep(0.05)
             seconds.append(time.perf_counter() - started)
+            cpu = time.process_time() - cpu
             stop.set()
             await running
+            splits.append(Split(cpu, harvester.pool.stats, harvester.pool.workers))
     made = state.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
     state.close()
     watcher.close()
     return seconds[0], seconds[1], made
+
+
+splits: list[Split] = []  # of the last ``govhub`` run: first harvest, again
 
 
 def _harvested(conn: sqlite3.Connection, mark: str) -> int:

@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | None:
+    """Empty: one per CPU core (``None``); 0: none; otherwise that many."""
+    if not text.strip():
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} is negative")
+    return value
+
+
 def _data_dir(text: str) -> Path:
     if text:
         return Path(text).expanduser()
@@ -78,6 +88,13 @@ SETTINGS: tuple[Setting, ...] = (
         "empty: $XDG_DATA_HOME/govhub or ~/.local/share/govhub.",
         _data_dir,
     ),
+    Setting(
+        "GOVHUB_HARVEST_WORKERS",
+        "",
+        "Worker processes that convert, check and review harvested items (docs/sources.md); "
+        "empty: one per CPU core; 0: none, all in the node's own process.",
+        _workers,
+    ),
 )
 
 
@@ -89,6 +106,7 @@ class Settings:
     database_url: str
     broker_url: str
     data_dir: Path
+    harvest_workers: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

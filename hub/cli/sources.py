@@ -262,14 +262,18 @@ async def _harvest(
                 validators=validators,
                 root=settings.config.resolve().parent,
                 progress=progress,
+                workers=settings.harvest_workers,
             )
             harvester.open(planned)
-            tallies = []
-            for each in chosen:
-                tallies.append(await harvester.harvest(each))
-                if progress is not None:
-                    progress.clear()
-            return tallies
+            try:
+                tallies = []
+                for each in chosen:
+                    tallies.append(await harvester.harvest(each))
+                    if progress is not None:
+                        progress.clear()
+                return tallies
+            finally:
+                harvester.close()
     finally:
         state.close()
 

@@ -1,9 +1,9 @@
 """The harvester: a node's sources, read through their adapters into its pipeline, on schedule.
 
     every due source (a few at a time):
-      fetch(cursor) ─┬─ Item ─ convert ─ revision by content hash ─┐
-                     └─ Failure (counted, kept, the source goes on)  │
-                                          batch ─ Pipeline.accept_many + cursor, one transaction
+      fetch(cursor) ─┬─ Item ─┐ batch ─ convert + check (worker processes) ─┐
+                     └─ Failure (counted, kept, the source goes on)         │
+          revision by content hash ─ Pipeline.accept_checked + cursor, one transaction
       then: the next check (interval, Cache-Control, Retry-After, backoff, parked)
 
 ``plan_sources`` checks every source of a node at start-up (adapter installed,
@@ -16,8 +16,11 @@ revision 1; when the node has accepted the record before (outbox, or held for
 review) with the same content hash, the item is ``unchanged`` and nothing is
 written; with other content it becomes the known revision + 1.
 
-The cursor moves in the same transaction as the records before it, so a crash
-at any point repeats at most one batch, which the content hash then finds
+Conversion and the record checks (``hub.node.harvest_workers``) run in worker
+processes, one per core, while this process fetches the next batch and writes
+the last; batches are committed in the order they were read. The cursor moves
+in the same transaction as the records before it, so a crash at any point
+repeats at most the batches not committed, which the content hash then finds
 unchanged. The ETag of a harvest's answers is kept only when the whole harvest
 has gone through (``DurableValidators``).
 """
@@ -32,6 +35,7 @@ import functools
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,11 +47,17 @@ from adapters.http import HttpClient, Response, RetryLater, Validators
 from adapters.registry import Registry
 from adapters.settings import read_settings
 from hub import records
-from hub.errors import ConfigInvalid, HubError, InputError, Problem
+from hub.errors import ConfigInvalid, HubError, Problem
 from hub.federation import Node, Source
 from hub.node import outbox
+from hub.node.harvest_workers import (
+    AdapterSpec,
+    Converted,
+    ConvertPool,
+    describe_error,
+)
 from hub.node.outbox import now
-from hub.node.pipeline import Accepted, Outcome, Pipeline
+from hub.node.pipeline import Accepted, Checked, Outcome, Pipeline, check_document
 from hub.node.schedule import Plan, after_failure, after_success, split_plan
 from hub.node.sources_state import (
     DurableValidators,
@@ -248,39 +258,46 @@ class HarvestHttp(HttpClient):
 
 @dataclass
 class _Batch:
-    """Items taken since the last commit: their records, problems and the cursor after them."""
+    """What ``fetch`` yielded since the last batch was sent, in order, and the cursor after it;
+    once converted, each item's ``Converted`` (in the order of the batch's items)."""
 
-    records: list[tuple[Record, Item]] = field(default_factory=list)
-    problems: list[ItemProblem] = field(default_factory=list)
+    found: list[Item | Failure] = field(default_factory=list)
     items: int = 0
     cursor: str | None = None
     started: float = field(default_factory=time.monotonic)
+    converted: list[Converted] = field(default_factory=list)
 
-    def move(self, cursor: str | None) -> None:
-        if cursor is not None:
-            self.cursor = cursor
-
-    def problem(self, where: str, stage: str, message: str) -> None:
-        self.problems.append(ItemProblem(now(), where, stage, message))
+    def add(self, found: Item | Failure) -> None:
+        self.found.append(found)
+        if isinstance(found, Item):
+            self.items += 1
+        if found.cursor is not None:
+            self.cursor = found.cursor
 
     def ready(self, size: int) -> bool:
-        return len(self.records) >= size or time.monotonic() - self.started >= BATCH_SECONDS
+        return self.items >= size or time.monotonic() - self.started >= BATCH_SECONDS
 
     def take(self) -> _Batch:
-        taken = _Batch(self.records, self.problems, self.items, self.cursor, self.started)
-        self.records, self.problems, self.items, self.cursor = [], [], 0, None
+        taken = _Batch(self.found, self.items, self.cursor, self.started)
+        self.found, self.items, self.cursor = [], 0, None
         self.started = time.monotonic()
         return taken
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.problems or self.items or self.cursor is not None)
+        return bool(self.found or self.cursor is not None)
 
 
 Finish = Callable[[sqlite3.Connection], None]
 
 
 class Harvester:
-    """Harvests one node's sources into its pipeline, over its own state connection."""
+    """Harvests one node's sources into its pipeline, over its own state connection.
+
+    ``workers``: processes converting items (``hub.node.harvest_workers``):
+    ``None`` for one per CPU core, ``0`` to convert everything in this process.
+    The processes start with ``open`` (or the first batch big enough to send
+    them, ``POOL_FROM`` items); ``close`` (or the end of ``run``) stops them.
+    """
 
     def __init__(
         self,
@@ -295,12 +312,14 @@ class Harvester:
         progress: Progress | None = None,
         batch: int = BATCH,
         data_dir: Path | None = None,
+        workers: int | None = None,
     ) -> None:
         self.node, self.state, self.pipeline = node, state, pipeline
         self.data_dir = data_dir  # where adapters keep files of their own (the push spool)
         self.http, self.validators, self.root = http, validators, root
         self.wake, self.progress, self.batch = wake, progress, batch
         self.adapters: dict[str, Any] = {}
+        self.pool = ConvertPool(node, pipeline.reviewer, pipeline.limits, workers)
         self._lock = asyncio.Lock()  # one transaction at a time on this connection
 
     def open(self, planned: Sequence[Planned]) -> None:
@@ -317,10 +336,18 @@ class Harvester:
                 problems.append(Problem(each.source.name, line, label, str(exc)))
         if problems:
             raise ConfigInvalid(problems)
+        if planned:
+            self.pool.start()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any started."""
+        self.pool.close()
+
+    def _extra(self) -> dict[str, Any]:
+        return {"data_dir": self.data_dir} if self.data_dir is not None else {}
 
     def _make(self, planned: Planned) -> Any:
-        extra = {"data_dir": self.data_dir} if self.data_dir is not None else {}
-        context = Context(self.node, planned.name, self.http, str(self.root), extra=extra)
+        context = Context(self.node, planned.name, self.http, str(self.root), extra=self._extra())
         return planned.adapter(planned.settings, context)
 
     async def harvest(self, planned: Planned, stop: asyncio.Event | None = None) -> Tally:
@@ -333,32 +360,44 @@ class Harvester:
         state = await self._read(source_state, planned.name)
         url = planned.source.settings.get("url")
         watch = _Watch(url if isinstance(url, str) else None)
+        spec = AdapterSpec(
+            planned.adapter, planned.settings, planned.name, str(self.root), self._extra()
+        )
+        sending = _Sending(self, planned, adapter, self.pool.source(spec), tally)
         token = _WATCH.set(watch)
         try:
             with self._collecting() as pending:
-                try:
-                    async with contextlib.aclosing(adapter.fetch(state.cursor)) as found:
-                        async for item in found:
-                            self._take(planned, adapter, item, batch, tally)
-                            if batch.ready(self.batch):
-                                await self._commit(planned, batch, tally)
-                            if stop is not None and stop.is_set():
-                                tally.stopped = True
-                                break
-                except Exception as exc:  # an adapter may raise anything: the source failed
-                    await self._commit(planned, batch, tally)
-                    await self._fail(planned, state, exc, watch, tally)
+                failed: Exception | None = None
+                async with contextlib.aclosing(adapter.fetch(state.cursor)) as found:
+                    while True:
+                        try:
+                            item = await anext(found)
+                        except StopAsyncIteration:
+                            break
+                        except Exception as exc:  # an adapter may raise anything: it failed
+                            failed = exc
+                            break
+                        self._take(planned, item, batch, tally)
+                        if batch.ready(self.batch):
+                            await sending.send(batch.take())
+                        await sending.commit_done()
+                        if stop is not None and stop.is_set():
+                            tally.stopped = True
+                            break
+                if failed is not None:
+                    await sending.finish(batch.take())
+                    await self._fail(planned, state, failed, watch, tally)
                     return tally
                 tally.not_modified = watch.not_modified
                 if tally.stopped:  # what was read is kept; the source stays due
-                    await self._commit(planned, batch, tally)
+                    await sending.finish(batch.take())
                     return tally
-                await self._commit(
-                    planned, batch, tally, self._succeeded(planned, watch, tally, pending)
-                )
+                finish = self._succeeded(planned, watch, tally, pending)
+                await sending.finish(batch.take(), finish)
                 if self.validators is not None:
                     self.validators.written(pending)
         finally:
+            sending.cancel()
             _WATCH.reset(token)
         log.info(
             "source %s: %s",
@@ -373,17 +412,14 @@ class Harvester:
             return contextlib.nullcontext({})
         return self.validators.collecting()
 
-    def _take(
-        self, planned: Planned, adapter: Any, found: Item | Failure, batch: _Batch, tally: Tally
-    ) -> None:
-        """One thing ``fetch`` yielded: a record for the batch, or a problem kept and logged."""
+    def _take(self, planned: Planned, found: Item | Failure, batch: _Batch, tally: Tally) -> None:
+        """One thing ``fetch`` yielded, into the batch; a failure is counted and logged now."""
+        batch.add(found)
         if isinstance(found, Failure):
             tally.failures += 1
-            self._problem(planned, batch, found.where, "fetch", found.message)
-            batch.move(found.cursor)
+            self._log_problem(planned, found.where, "fetch", found.message)
             return
         tally.items += 1
-        batch.items += 1
         if tally.items % LOG_EVERY == 0:
             log.info(
                 "source %s: %s so far",
@@ -391,37 +427,27 @@ class Harvester:
                 tally,
                 extra={"node": self.node.id, "source": planned.name, "stage": "harvest"},
             )
-        try:
-            record = adapter.convert(found)
-            if record is not None and not isinstance(record, Record):
-                raise TypeError(f"convert returned {type(record).__name__}, not a Record or None")
-        except Exception as exc:  # any error of one item's conversion is that item's problem
-            tally.convert_errors += 1
-            self._problem(planned, batch, found.where, "convert", describe_error(exc, found.where))
-            batch.move(found.cursor)
-            return
-        if record is None:
-            tally.empty += 1
-        else:
-            tally.records += 1
-            batch.records.append((record, found))
-        batch.move(found.cursor)
-        if self.progress is not None:
-            self.progress.update(planned.name, tally)
 
-    def _problem(self, planned: Planned, batch: _Batch, where: str, stage: str, text: str) -> None:
-        batch.problem(where, stage, text)
-        self._log_problem(planned, where, stage, text)
+    def _converted(self, planned: Planned, batch: _Batch, tally: Tally) -> None:
+        """A batch back from conversion: its counts, and its items' problems logged."""
+        items = (found for found in batch.found if isinstance(found, Item))
+        for item, result in zip(items, batch.converted, strict=True):
+            if result.record is not None:
+                tally.records += 1
+            if result.error is not None:
+                tally.convert_errors += 1
+                self._log_problem(planned, item.where, "convert", result.error)
+            elif result.record is None:
+                tally.empty += 1
 
     async def _commit(
         self, planned: Planned, batch: _Batch, tally: Tally, finish: Finish | None = None
     ) -> None:
-        """Write the batch (records through the pipeline, the cursor, the counts) at once."""
+        """Write a converted batch (records through the pipeline, the cursor, the counts)."""
         if not batch and finish is None:
             return
-        taken = batch.take()
         async with self._lock:
-            written = await asyncio.to_thread(self._write, planned, taken, finish)
+            written = await asyncio.to_thread(self._write, planned, batch, finish)
         tally.unchanged += written.unchanged
         tally.convert_errors += len(written.unwritable)
         for where, message in written.unwritable:
@@ -435,31 +461,37 @@ class Harvester:
         if self.progress is not None:
             self.progress.update(planned.name, tally)
 
-    def _write(self, planned: Planned, taken: _Batch, finish: Finish | None) -> _Written:
+    def _write(self, planned: Planned, batch: _Batch, finish: Finish | None) -> _Written:
         """In a worker thread: revisions by content, then one transaction through the pipeline
         that also moves the cursor and adds to the source's counts."""
         written = _Written()
-        documents: list[tuple[bytes, str]] = []
-        hashes: list[str] = []
+        problems: list[ItemProblem] = []
+        documents: list[Checked] = []
         items: list[Item] = []
-        seen: dict[str, Record] = {}  # record id -> its newest revision in this batch
-        for record, item in taken.records:
-            try:
-                revised = _revise(self.state, record, seen)
-                data, digest = revised.xml_and_hash() if revised else (b"", "")
-            except Exception as exc:  # a record the encoder cannot write: that item's problem
-                written.unwritable.append((item.where, describe_error(exc)))
+        seen: dict[str, tuple[int, str]] = {}  # record id -> (revision, hash) in this batch
+        converted = iter(batch.converted)
+        for found in batch.found:
+            if isinstance(found, Failure):
+                problems.append(ItemProblem(now(), found.where, "fetch", found.message))
                 continue
-            if revised is None:
+            result = next(converted)
+            if result.error is not None:
+                problems.append(ItemProblem(now(), found.where, "convert", result.error))
+                continue
+            if result.record is None or result.checked is None:
+                continue
+            try:
+                checked = self._revise(result.record, result.checked, seen)
+            except Exception as exc:  # a record the encoder cannot write: that item's problem
+                message = describe_error(exc)
+                written.unwritable.append((found.where, message))
+                problems.append(ItemProblem(now(), found.where, "convert", message))
+                continue
+            if checked is None:
                 written.unchanged += 1
                 continue
-            documents.append((data, f"[{planned.name}] {item.where}"))
-            hashes.append(digest)
-            items.append(item)
-        problems = [
-            *taken.problems,
-            *(ItemProblem(now(), where, "convert", text) for where, text in written.unwritable),
-        ]
+            documents.append(checked)
+            items.append(found)
 
         def also(conn: sqlite3.Connection, results: list[Accepted]) -> None:
             refused = [
@@ -471,17 +503,49 @@ class Harvester:
             save_progress(
                 conn,
                 planned.name,
-                cursor=taken.cursor,
-                items=taken.items,
+                cursor=batch.cursor,
+                items=batch.items,
                 records=made,
                 problems=[*problems, *refused],
             )
             if finish is not None:
                 finish(conn)
 
-        results = self.pipeline.accept_many(documents, also=also, encoded=True, hashes=hashes)
+        results = self.pipeline.accept_checked(documents, also=also)
         written.results = list(zip(items, results, strict=True))
         return written
+
+    def _revise(
+        self, record: Record, checked: Checked, seen: dict[str, tuple[int, str]]
+    ) -> Checked | None:
+        """``checked`` with its revision set by content, or ``None`` when its content is known.
+
+        New content of a known record becomes the known revision + 1 (or the
+        record's own revision, when a source that keeps revisions says more): the
+        record is encoded and checked again with that revision, here, as the
+        pipeline would. The last accepted revision is the newer of the outbox's
+        and the review queue's (a held or rejected record counts: the same content
+        again must not be reviewed twice), or one earlier in the same batch (``seen``).
+        """
+        known = seen.get(record.id) or _latest(self.state, record.id)
+        if known is not None:
+            if known[1] == checked.content_hash:
+                return None
+            revision = max(record.revision, known[0] + 1)
+            if revision != record.revision:
+                record = dataclasses.replace(record, revision=revision)
+                data, digest = record.xml_and_hash()
+                checked = check_document(
+                    data,
+                    checked.source,
+                    digest,
+                    node=self.node,
+                    reviewer=self.pipeline.reviewer,
+                    limits=self.pipeline.limits,
+                    record=record,
+                )
+        seen[record.id] = (record.revision, checked.content_hash)
+        return checked
 
     def _succeeded(
         self, planned: Planned, watch: _Watch, tally: Tally, pending: dict[str, Validators]
@@ -571,24 +635,51 @@ class Harvester:
         planned: Sequence[Planned],
         stop: asyncio.Event,
         *,
-        concurrency: int = CONCURRENCY,
+        concurrency: int | None = None,
         idle: float = IDLE,
     ) -> None:
         """Harvest every enabled source when it is due, ``concurrency`` at a time, until
-        ``stop``; a harvest in progress ends at its next item and keeps what it read."""
+        ``stop``; a harvest in progress ends at its next item and keeps what it read.
+
+        ``concurrency`` defaults to ``CONCURRENCY``, plus room for the worker
+        processes' batches: while workers convert some sources' items, others are
+        fetched and written. The workers stop when this returns.
+        """
+        if concurrency is None:
+            concurrency = CONCURRENCY + (self.pool.in_flight if self.pool.workers else 0)
+        try:
+            await self._run(planned, stop, concurrency, idle)
+        finally:
+            await asyncio.to_thread(self.pool.close)
+
+    async def _run(
+        self, planned: Sequence[Planned], stop: asyncio.Event, concurrency: int, idle: float
+    ) -> None:
         enabled = [p for p in planned if p.plan.enabled]
         running: dict[str, asyncio.Task[Tally]] = {}
         resting: dict[str, datetime] = {}  # sources whose harvest broke in govhub itself
         changed = asyncio.Event()
+        done: list[str] = []  # harvests finished since the states were read
+        states: dict[str, SourceState] = {}
+        read_at = -idle  # when every state was last read
 
         def finished(name: str, _: object) -> None:
             running.pop(name, None)
+            done.append(name)
             changed.set()
 
         async with asyncio.TaskGroup() as group:
             while not stop.is_set():
                 changed.clear()
-                states: dict[str, SourceState] = await self._read(all_states)
+                # Every state at least every ``idle`` seconds (a reset is seen then); in
+                # between only those of the harvests just finished: reading a thousand
+                # sources' states each time one finishes would cost more than harvesting.
+                if time.monotonic() - read_at >= idle:
+                    done.clear()
+                    states, read_at = await self._read(all_states), time.monotonic()
+                while done:
+                    name = done.pop()
+                    states[name] = await self._read(source_state, name)
                 at = now()
                 for each in enabled:
                     name = each.name
@@ -603,7 +694,10 @@ class Harvester:
                     )
                     running[name] = task
                     task.add_done_callback(functools.partial(finished, name))
-                wait = _until_due(enabled, states, running, resting, at, idle)
+                # With every slot taken only a finished harvest (``changed``) frees one:
+                # no need to look for the next due source before that.
+                full = len(running) >= concurrency
+                wait = idle if full else _until_due(enabled, states, running, resting, at, idle)
                 await _first_of(stop, changed, wait)
 
     async def _guarded(
@@ -623,33 +717,67 @@ class Harvester:
             return Tally(error=describe_error(exc))
 
 
+class _Sending:
+    """One harvest's batches on their way: sent to be converted (in a worker process, or
+    here), then committed in the order they were read, so the cursor only moves forward."""
+
+    def __init__(
+        self, harvester: Harvester, planned: Planned, adapter: Any, handle: Any, tally: Tally
+    ) -> None:
+        self.harvester, self.planned, self.adapter = harvester, planned, adapter
+        self.handle, self.tally = handle, tally
+        self.pending: deque[tuple[_Batch, asyncio.Future[list[Converted]]]] = deque()
+
+    async def send(self, batch: _Batch) -> None:
+        """Send ``batch``; wait for the oldest while too many are on their way."""
+        pool = self.harvester.pool
+        items = [found for found in batch.found if isinstance(found, Item)]
+        converting: asyncio.Future[list[Converted]]
+        if pool.takes(self.handle, items):
+            converting = asyncio.ensure_future(pool.convert(self.handle, self.adapter, items))
+        else:  # converted now, as the harvest goes: no worker's round trip to wait for
+            converting = asyncio.get_running_loop().create_future()
+            converting.set_result(pool.here(self.adapter, items, self.planned.name))
+        self.pending.append((batch, converting))
+        while len(self.pending) > pool.in_flight:
+            await self._commit_next()
+
+    async def commit_done(self) -> None:
+        """Commit the batches whose conversion is done, oldest first."""
+        while self.pending and self.pending[0][1].done():
+            await self._commit_next()
+
+    async def finish(self, last: _Batch, finish: Finish | None = None) -> None:
+        """Send the last batch, commit every batch; ``finish`` runs in the last transaction."""
+        if last:
+            await self.send(last)
+        if not self.pending:
+            await self.harvester._commit(self.planned, _Batch(), self.tally, finish)
+            return
+        while len(self.pending) > 1:
+            await self._commit_next()
+        await self._commit_next(finish)
+
+    async def _commit_next(self, finish: Finish | None = None) -> None:
+        batch, converting = self.pending[0]
+        batch.converted = await converting
+        self.pending.popleft()
+        self.harvester._converted(self.planned, batch, self.tally)
+        await self.harvester._commit(self.planned, batch, self.tally, finish)
+
+    def cancel(self) -> None:
+        """Leaving early (an error, cancellation): the batches not committed are dropped, and
+        read again from the cursor by the next harvest."""
+        for _, converting in self.pending:
+            converting.cancel()
+        self.pending.clear()
+
+
 @dataclass
 class _Written:
     results: list[tuple[Item, Accepted]] = field(default_factory=list)
     unchanged: int = 0
     unwritable: list[tuple[str, str]] = field(default_factory=list)  # (where, message)
-
-
-def _revise(conn: sqlite3.Connection, record: Record, seen: dict[str, Record]) -> Record | None:
-    """``record`` with its revision set by content, or ``None`` when its content is known.
-
-    New content of a known record becomes the known revision + 1 (or the
-    record's own revision, when a source that keeps revisions says more).
-    The last accepted revision is the newer of the outbox's and the review
-    queue's (a held or rejected record counts: the same content again must not
-    be reviewed twice), or one earlier in the same batch (``seen``). A record
-    never seen needs no hash here: the outbox computes its own.
-    """
-    earlier = seen.get(record.id)
-    known = (earlier.revision, earlier.content_hash()) if earlier else _latest(conn, record.id)
-    if known is not None:
-        if known[1] == record.content_hash():
-            return None
-        revision = max(record.revision, known[0] + 1)
-        if revision != record.revision:
-            record = dataclasses.replace(record, revision=revision)
-    seen[record.id] = record
-    return record
 
 
 def _latest(conn: sqlite3.Connection, record_id: str) -> tuple[int, str] | None:
@@ -672,14 +800,22 @@ def _until_due(
     idle: float,
 ) -> float:
     """Seconds until the next source not running now is due (at most ``idle``)."""
-    wait = idle
+    soonest = at + timedelta(seconds=idle)
     for each in enabled:
-        state = states.get(each.name, SourceState(each.name))
-        if each.name in running or state.parked:
+        name = each.source.name
+        if name in running:
             continue
-        due = max(state.next_check_at or at, resting.get(each.name, at))
-        wait = min(wait, (due - at).total_seconds())
-    return max(wait, 0.05)
+        state = states.get(name)
+        if state is not None and state.parked:
+            continue
+        due = state.next_check_at if state is not None and state.next_check_at else at
+        rest = resting.get(name)
+        if rest is not None and rest > due:
+            due = rest
+        if due <= at:
+            return 0.05  # due now (a slot is free: the loop takes it at once)
+        soonest = min(soonest, due)
+    return max((soonest - at).total_seconds(), 0.05)
 
 
 async def _first_of(stop: asyncio.Event, changed: asyncio.Event, timeout: float) -> None:
@@ -697,21 +833,6 @@ def _count(n: int, noun: str) -> str:
 
 def _moment(at: datetime | None) -> str:
     return at.isoformat(timespec="seconds") if at else "-"
-
-
-def describe_error(exc: BaseException, where: str | None = None) -> str:
-    """An exception as a problem's message; an ``InputError``'s problems without the item's
-    own location (the message is shown with it)."""
-    if isinstance(exc, InputError):
-        return "; ".join(_without(str(p), where) for p in exc.problems)
-    text = str(exc).strip()
-    if isinstance(exc, HubError | ValueError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _without(text: str, where: str | None) -> str:
-    return text.removeprefix(f"{where}: ") if where else text
 
 
 def _problems(result: Accepted) -> str:

@@ -7,6 +7,12 @@
 follow that order and return what happened to each record. A
 record that fails any check is kept in the ``refused`` table with its reasons;
 nothing is dropped silently.
+
+The stages before dedup need no state, so they can run anywhere:
+``check_document`` does validation, the origin check and the review of one
+document (the harvester runs it in worker processes, ``hub.node.harvest_workers``),
+and ``accept_checked`` takes such ``Checked`` documents through the rest in one
+transaction, with the outcomes ``accept_many`` would have given.
 """
 
 from __future__ import annotations
@@ -51,6 +57,67 @@ class Accepted:
             reasons = "; ".join(f.reason for f in self.findings if f.holds)
             return f"{what}: held for review ({reasons})"
         return f"{what}: {self.outcome.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One record document through the stages that need no state (``check_document``).
+
+    ``data`` is the record encoder's compact output (``Record.xml_and_hash``)
+    and ``content_hash`` its content hash; ``record`` the record it holds, or
+    ``None`` when it did not parse. ``problems``: why it is refused (validation,
+    origin); none means valid and this node's. ``findings``: the node's review
+    of a valid record.
+    """
+
+    data: bytes
+    source: str
+    record: Record | None
+    content_hash: str
+    problems: tuple[Problem, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+def check_document(
+    data: bytes,
+    source: str,
+    content_hash: str,
+    *,
+    node: Node,
+    reviewer: Reviewer,
+    limits: Limits = records.DEFAULT_LIMITS,
+    record: Record | None = None,
+) -> Checked:
+    """Validate, check the origin and review one encoded record, as ``accept_many`` would.
+
+    ``record``: the record ``data`` was encoded from, carried in the result
+    instead of the parsed one (equal to it: encoding then parsing a valid record
+    gives it back), so a caller that has it need not ship the parsed copy too.
+    """
+    try:
+        parsed = records.parse(data, source, limits=limits)
+    except RecordInvalid as exc:
+        return Checked(data, source, None, content_hash, tuple(exc.problems))
+    kept = record if record is not None else parsed
+    problems = origin_problems(node, parsed, source)
+    if problems:
+        return Checked(data, source, kept, content_hash, tuple(problems))
+    try:
+        findings = reviewer.review(parsed)
+    except RecordInvalid as exc:  # parse has read the body: not expected, but never lost
+        return Checked(data, source, kept, content_hash, tuple(exc.problems))
+    return Checked(data, source, kept, content_hash, (), findings)
+
+
+def origin_problems(node: Node, record: Record, source: str) -> list[Problem]:
+    """Why ``record`` is not ``node``'s own to publish (none: it is)."""
+    if record.origin.node != node.id:
+        message = f"record of node {record.origin.node!r} given to node {node.id!r}"
+        return [Problem(source, None, "origin/@node", message, f"origin node {node.id!r}")]
+    if record.origin.site != node.site_code:
+        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
+        return [Problem(source, None, "origin/@site", message, node.site_code)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -98,6 +165,37 @@ class Pipeline:
                 also(self.state, results)
         return results
 
+    def accept_checked(
+        self,
+        documents: Sequence[Checked],
+        *,
+        also: Callable[[sqlite3.Connection, list[Accepted]], None] | None = None,
+    ) -> list[Accepted]:
+        """``accept_many`` for documents already through ``check_document``: dedup, then
+        outbox, held or refused, in one transaction; ``also`` as for ``accept_many``.
+
+        The outcomes are those ``accept_many`` gives for the same documents with
+        ``encoded`` and their hashes. Only the review runs earlier: a record found
+        unchanged here was reviewed for nothing, which costs less than coming back
+        for the review inside the transaction.
+        """
+        with transaction(self.state):
+            results = [
+                self._place(
+                    each.data,
+                    each.source,
+                    each.record,
+                    list(each.problems),
+                    encoded=True,
+                    content_hash=each.content_hash,
+                    findings=each.findings,
+                )
+                for each in documents
+            ]
+            if also is not None:
+                also(self.state, results)
+        return results
+
     def _check(self, data: bytes, source: str) -> tuple[bytes, str, Record | None, list[Problem]]:
         """Parse and check origin: the stages that need no state (run outside the lock)."""
         try:
@@ -115,8 +213,10 @@ class Pipeline:
         *,
         encoded: bool = False,
         content_hash: str | None = None,
+        findings: tuple[Finding, ...] | None = None,
     ) -> Accepted:
-        """Dedup, review, then outbox or held (or refused): inside the caller's transaction."""
+        """Dedup, review (unless ``findings`` are given), then outbox or held (or refused):
+        inside the caller's transaction."""
         if record is None or problems:
             return self._refuse(data, source, record, problems)
         known = outbox.latest(self.state, record.id)
@@ -126,7 +226,8 @@ class Pipeline:
             content_hash = content_hash or record.content_hash()
             if record.revision == known.revision or content_hash == known.content_hash:
                 return Accepted(Outcome.UNCHANGED, record)
-        findings = self.reviewer.review(record)
+        if findings is None:
+            findings = self.reviewer.review(record)
         body = data if encoded else record.to_xml(pretty=False)
         if any(f.holds for f in findings):
             held.hold(self.state, record.id, record.revision, body, findings)
@@ -163,14 +264,7 @@ class Pipeline:
         )
 
     def _origin_problems(self, record: Record, source: str) -> list[Problem]:
-        node = self.node
-        if record.origin.node != node.id:
-            message = f"record of node {record.origin.node!r} given to node {node.id!r}"
-            return [Problem(source, None, "origin/@node", message, f"origin node {node.id!r}")]
-        if record.origin.site != node.site_code:
-            message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
-            return [Problem(source, None, "origin/@site", message, node.site_code)]
-        return []
+        return origin_problems(self.node, record, source)
 
     def _refuse(
         self, data: bytes, source: str, record: Record | None, problems: list[Problem]

@@ -174,6 +174,7 @@ async def _harvester(
         root=root,
         wake=wake,
         data_dir=settings.data_dir,
+        workers=settings.harvest_workers,
     )
 
 
