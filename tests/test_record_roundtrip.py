@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +26,7 @@ from hub.records import (
     Topic,
 )
 
+EXAMPLES = Path(__file__).parent.parent / "examples" / "records"
 TOPICS = ("综合政务", "卫生、体育", "城乡建设、环境保护", "其他")
 GENRES = ("意见", "通知", "决定", "函", "其他")
 
@@ -210,3 +213,33 @@ def test_a_changed_title_changes_the_hash(record: Record, suffix: str) -> None:
 def test_xml_and_hash_equals_to_xml_and_content_hash(record: Record) -> None:
     """The hub's one-tree shortcut gives exactly the two separate results."""
     assert record.xml_and_hash() == (record.to_xml(pretty=False), record.content_hash())
+
+
+@common
+@given(valid_records())
+def test_encode_checked_gives_what_to_xml_and_parse_give(record: Record) -> None:
+    encoded = records.encode_checked(record)
+    assert encoded.problems == ()
+    assert (encoded.data, encoded.content_hash) == (
+        record.to_xml(pretty=False),
+        record.content_hash(),
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "  "},  # the schema: blank
+        {"index_number": "000014348/2006-00166"},  # a rule: the check character
+        {"created": date(2100, 1, 1)},  # a rule: published before created
+        {"id": "urn:govhub:other:x1"},  # a rule: the id names another node
+    ],
+)
+def test_encode_checked_refuses_what_parse_refuses(change: dict[str, object]) -> None:
+    record = records.parse((EXAMPLES / "document.xml").read_bytes())
+    broken = dataclasses.replace(record, **change)  # type: ignore[arg-type]
+    found = records.encode_checked(broken).problems
+    expected = records.problems(broken.to_xml(pretty=False))
+    assert found and [(p.field, p.message) for p in found] == [
+        (p.field, p.message) for p in expected
+    ]

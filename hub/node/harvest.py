@@ -57,7 +57,7 @@ from hub.node.harvest_workers import (
     describe_error,
 )
 from hub.node.outbox import now
-from hub.node.pipeline import Accepted, Checked, Outcome, Pipeline, check_document
+from hub.node.pipeline import Accepted, Checked, Outcome, Pipeline, check_record
 from hub.node.schedule import Plan, after_failure, after_success, split_plan
 from hub.node.sources_state import (
     DurableValidators,
@@ -534,15 +534,12 @@ class Harvester:
             revision = max(record.revision, known[0] + 1)
             if revision != record.revision:
                 record = dataclasses.replace(record, revision=revision)
-                data, digest = record.xml_and_hash()
-                checked = check_document(
-                    data,
+                checked = check_record(
+                    record,
                     checked.source,
-                    digest,
                     node=self.node,
                     reviewer=self.pipeline.reviewer,
                     limits=self.pipeline.limits,
-                    record=record,
                 )
         seen[record.id] = (record.revision, checked.content_hash)
         return checked

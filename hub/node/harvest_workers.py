@@ -52,7 +52,7 @@ from typing import Any
 from adapters.contract import Context, Item
 from hub.errors import HubError, InputError
 from hub.federation import Node
-from hub.node.pipeline import Checked, check_document
+from hub.node.pipeline import Checked, check_record
 from hub.records import Record
 from hub.records.safe_xml import Limits
 from hub.records.schema import record_schema
@@ -122,15 +122,12 @@ def convert_items(
         if record is None:
             converted.append(Converted())
             continue
+        label = document_label(source, item.where)
         try:
-            data, digest = record.xml_and_hash()
+            checked = check_record(record, label, node=node, reviewer=reviewer, limits=limits)
         except Exception as exc:  # a record the encoder cannot write: that item's problem
             converted.append(Converted(record, error=describe_error(exc)))
             continue
-        label = document_label(source, item.where)
-        checked = check_document(
-            data, label, digest, node=node, reviewer=reviewer, limits=limits, record=record
-        )
         converted.append(Converted(record, checked))
     return converted
 

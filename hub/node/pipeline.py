@@ -98,13 +98,45 @@ def check_document(
         parsed = records.parse(data, source, limits=limits)
     except RecordInvalid as exc:
         return Checked(data, source, None, content_hash, tuple(exc.problems))
-    kept = record if record is not None else parsed
-    problems = origin_problems(node, parsed, source)
+    return _origin_and_review(
+        data, source, content_hash, parsed, record or parsed, node=node, reviewer=reviewer
+    )
+
+
+def check_record(
+    record: Record,
+    source: str,
+    *,
+    node: Node,
+    reviewer: Reviewer,
+    limits: Limits = records.DEFAULT_LIMITS,
+) -> Checked:
+    """``check_document`` for a record built in code: encoded and checked from one tree
+    (``hub.records.encode_checked``), with the same verdict, without parsing it again."""
+    encoded = records.encode_checked(record, source, limits=limits)
+    if encoded.problems:
+        return Checked(encoded.data, source, None, encoded.content_hash, encoded.problems)
+    return _origin_and_review(
+        encoded.data, source, encoded.content_hash, record, record, node=node, reviewer=reviewer
+    )
+
+
+def _origin_and_review(
+    data: bytes,
+    source: str,
+    content_hash: str,
+    valid: Record,
+    kept: Record,
+    *,
+    node: Node,
+    reviewer: Reviewer,
+) -> Checked:
+    problems = origin_problems(node, valid, source)
     if problems:
         return Checked(data, source, kept, content_hash, tuple(problems))
     try:
-        findings = reviewer.review(parsed)
-    except RecordInvalid as exc:  # parse has read the body: not expected, but never lost
+        findings = reviewer.review(valid)
+    except RecordInvalid as exc:  # the body was valid: not expected, but never lost
         return Checked(data, source, kept, content_hash, tuple(exc.problems))
     return Checked(data, source, kept, content_hash, (), findings)
 

@@ -18,6 +18,7 @@ from lxml import etree
 
 from hub.errors import Problem, RecordInvalid
 from hub.records.decode import record_from_element
+from hub.records.encode import content_hash_of, record_to_element
 from hub.records.model import (
     DEFAULT_LANGUAGE,
     KINDS,
@@ -139,6 +140,41 @@ def _judged(index: int, data: bytes, element: etree._Element, where: str, limits
         return Part(index, data, None, tuple(exc.problems))
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A record written out, its content hash, and what ``parse`` would find wrong with it."""
+
+    data: bytes
+    content_hash: str
+    problems: tuple[Problem, ...] = ()
+
+
+def encode_checked(
+    record: Record, where: str = "record.xml", *, limits: Limits = DEFAULT_LIMITS
+) -> Encoded:
+    """``record`` as ``to_xml(pretty=False)`` and ``content_hash()``, checked as ``parse``
+    would check those bytes, from one element tree.
+
+    For records built in code (an adapter's): the schema and the rules run on
+    the tree the encoder built instead of on a parse of its output. The round
+    trip is exact (``parse(record.to_xml()) == record``, a property test), so
+    the verdict is the one ``parse(data)`` gives, without parsing and decoding
+    again. Problems carry no line numbers: the tree was never text.
+    """
+    root = record_to_element(record)
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    if len(data) > limits.max_bytes:
+        message = f"document is {len(data):,} bytes, over the limit of {limits.max_bytes:,}"
+        expected = "a smaller document: link large content as attachments"
+        problems = [Problem(where, None, "record", message, expected)]
+    else:
+        problems = record_schema().problems(etree.ElementTree(root), where)
+        if not problems:
+            depth = _depth_problems(record, root, where, limits.max_depth)
+            problems = depth + rule_problems(record, where)
+    return Encoded(data, content_hash_of(root), tuple(problems))
+
+
 def problems(
     data: bytes, where: str = "record.xml", *, limits: Limits = DEFAULT_LIMITS
 ) -> list[Problem]:
@@ -202,6 +238,7 @@ __all__ = [
     "XHTML_NS",
     "Attachment",
     "Disclosure",
+    "Encoded",
     "Form",
     "Interaction",
     "Limits",
@@ -214,6 +251,7 @@ __all__ = [
     "Service",
     "Status",
     "Topic",
+    "encode_checked",
     "parse",
     "parse_batch",
     "parse_parts",

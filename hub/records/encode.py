@@ -79,11 +79,19 @@ def record_to_bytes_and_hash(record: Record) -> tuple[bytes, str]:
     """
     root = record_to_element(record)
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return data, content_hash_of(root)
+
+
+def content_hash_of(root: etree._Element) -> str:
+    """The content hash of a record tree written by ``record_to_element``.
+
+    Edits ``root`` (revision 1, no ``updated``): use it last.
+    """
     root.find(f"{_P}revision").text = "1"
     updated = root.find(f"{_P}updated")
     if updated is not None:
         root.remove(updated)
-    return data, hashlib.sha256(etree.tostring(root, method="c14n")).hexdigest()
+    return hashlib.sha256(etree.tostring(root, method="c14n")).hexdigest()
 
 
 def _disclosure(root: etree._Element, record: Record) -> None:
