@@ -11,5 +11,7 @@ BENCHMARKS: dict[str, str] = {
     "review": "bench.review",
     "pipeline": "bench.pipeline",
     "feeds": "bench.feeds",
+    "feed_serve": "bench.feed_serve",
     "harvest": "bench.harvest",
+    "search": "bench.search",
 }

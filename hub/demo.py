@@ -9,7 +9,9 @@ It runs what a real deployment runs, in order, and says what happened at each st
     3. the central hub consumes its subtree into the store
     4. the central portal pushes an emergency notice down
     5. every node takes what came down into its inbox
-    6. an overview, the stored records and every node's inbox feeds are served
+    6. the portal is served (pages, feeds, API, search; docs/portal-pages.md), with
+       the followers that keep its cross-links, search index and feed log current,
+       and every node's inbox feeds
 
 The demo keeps its state under ``GOVHUB_DATA_DIR/demo``; running it again
 finds everything unchanged, as a redelivery would.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import html
 import json
 import os
 import sqlite3
@@ -37,21 +38,36 @@ from hub.bus.credentials import node_broker_url
 from hub.bus.message import Bus, Consumer
 from hub.bus.topology import down_queue, node_queues, up_queue
 from hub.federation import Federation, Node
+from hub.hub_runner import PortalOptions, run_followers, serving_portal
 from hub.ingest import Checker, consume_forever
 from hub.node import inbox, outbox
 from hub.node.inbox import DownChecker, receive_forever
 from hub.node.pipeline import Outcome, Pipeline
 from hub.node.relay import push_message, relay_once
-from hub.node.serve import View, listen, make_app
+from hub.node.serve import View, make_app
 from hub.node.state import open_state, state_path
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings
 from hub.store import connect, count_records, list_records, migrate
 from hub.store.opening import database_url
+from hub.web.pages import HOME, NODE_LINKS
 
 T = TypeVar("T")
 IDLE = 0.6  # seconds without a delivery after which a consumer round is over
+
+
+_ADDRESSES = (
+    ("every node", "/  (each node's portal page: /nodes/{id}/)"),
+    ("a record", "/records/urn:govhub:cn:000014349-2018-00226"),
+    ("search", "/search?q=三项制度"),
+    ("Traditional", "/nodes/gd/?lang=zh-Hant"),
+    ("a province's feed", "/nodes/gd/feed.atom  (also .rss; own.atom: its own records)"),
+    ("the JSON API", "/openapi.json"),
+    ("stored records", "/records.json?scope=cn.gd"),
+    ("a county's inbox", "/nodes/shexian/inbox.atom  (also .rss, .json)"),
+    ("a node's status", "/nodes/gz/status"),
+)
 
 
 @dataclass
@@ -152,19 +168,33 @@ class Demo:
     # -- serving ----------------------------------------------------------------------------
 
     async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
-        app = web.Application()
-        app["demo"] = self
-        app.router.add_get("/", _overview)
+        """The real portal over the demo's store until ``stop``, as ``govhub hub run`` serves
+        it, plus every node's inbox and status (a node serves those itself in production)."""
+        followers = asyncio.create_task(run_followers(lambda: connect(self.store_url), stop))
+        try:
+            options = PortalOptions(host=host, port=port)
+            async with serving_portal(
+                self.federation, self.root.id, self.store_url, options, self._extend
+            ) as server:
+                self.say(f"\n== 6. Serving on {server.url}/")
+                for what, path in _ADDRESSES:
+                    self.say(f"  {what:<19} {server.url}{path}")
+                await stop.wait()
+        finally:
+            stop.set()
+            await asyncio.wait([followers])
+        followers.result()  # a follower's error, if one failed
+
+    def _extend(self, app: web.Application) -> None:
+        """The demo's additions to the portal: ``/`` shows the node directory, which links
+        every node's inbox and status; the node apps live under ``/demo/nodes/{id}/``."""
+        app[DEMO] = self
+        app[HOME] = "/nodes"
+        app[NODE_LINKS] = (("收件箱", "/nodes/{id}/inbox.atom"), ("状态", "/nodes/{id}/status"))
         app.router.add_get("/records.json", _records_json)
+        app.router.add_get(r"/nodes/{id}/{name:inbox\.(?:atom|rss|json)|status}", _to_node_app)
         for node in self.federation.nodes.values():
-            app.add_subapp(f"/nodes/{node.id}/", make_app(View(node, self.state(node.id))))
-        server = await listen(app, host, port)
-        self.say(f"\n== 6. Serving on {server.url}/")
-        self.say(f"  overview            {server.url}/")
-        self.say(f"  stored records      {server.url}/records.json?scope=cn.gd")
-        self.say(f"  a county's inbox    {server.url}/nodes/shexian/inbox.atom  (also .rss, .json)")
-        self.say(f"  a node's status     {server.url}/nodes/gz/status")
-        await server.serve_until(stop)
+            app.add_subapp(f"/demo/nodes/{node.id}/", make_app(View(node, self.state(node.id))))
 
     # -- resources ----------------------------------------------------------------------------
 
@@ -197,6 +227,9 @@ class Demo:
             state.close()
 
 
+DEMO = web.AppKey("demo", Demo)
+
+
 async def _until_idle(work: Coroutine[Any, Any, T], stop: asyncio.Event, consumer: Consumer) -> T:
     """Run a consumer coroutine until it has had nothing to do for ``IDLE`` seconds."""
     task = asyncio.ensure_future(work)
@@ -208,35 +241,18 @@ async def _until_idle(work: Coroutine[Any, Any, T], stop: asyncio.Event, consume
     return await task
 
 
-async def _overview(request: web.Request) -> web.Response:
-    demo: Demo = request.app["demo"]
-    with connect(demo.store_url) as conn:
-        rows = [
-            (node, count_records(conn, node.path), inbox.counts(demo.state(node.id)).records)
-            for node in demo.federation.subtree(demo.root.id)
-        ]
-    lines = [
-        "<!doctype html><html lang='zh-Hans'><meta charset='utf-8'>",
-        f"<title>govhub 演示 — {html.escape(demo.root.name)}</title>",
-        "<h1>govhub federation (演示)</h1><table border='1' cellpadding='4'>",
-        "<tr><th>节点 node</th><th>名称 name</th><th>级别</th>"
-        "<th>records in scope</th><th>inbox</th><th>feeds</th></tr>",
-    ]
-    for node, stored, received in rows:
-        depth = node.path.count(".")
-        lines.append(
-            f"<tr><td>{'&nbsp;' * 4 * depth}{node.id}</td><td>{html.escape(node.name)}</td>"
-            f"<td>{node.level}</td><td><a href='/records.json?scope={node.path}'>{stored}</a></td>"
-            f"<td>{received}</td><td><a href='/nodes/{node.id}/inbox.atom'>Atom</a> "
-            f"<a href='/nodes/{node.id}/inbox.rss'>RSS</a> "
-            f"<a href='/nodes/{node.id}/status'>status</a></td></tr>"
-        )
-    lines.append("</table></html>")
-    return web.Response(text="\n".join(lines), content_type="text/html")
+async def _to_node_app(request: web.Request) -> web.StreamResponse:
+    """A node's inbox or status, at the address a reader of the demo expects."""
+    demo = request.app[DEMO]
+    node_id = request.match_info["id"]
+    if node_id not in demo.federation.nodes:
+        raise web.HTTPNotFound(text=f"no node {node_id!r} in the map")
+    target = request.rel_url.with_path(f"/demo/nodes/{node_id}/{request.match_info['name']}")
+    raise web.HTTPTemporaryRedirect(str(target))
 
 
 async def _records_json(request: web.Request) -> web.Response:
-    demo: Demo = request.app["demo"]
+    demo = request.app[DEMO]
     scope = request.query.get("scope") or None
     with connect(demo.store_url) as conn:
         rows = list_records(conn, scope_path=scope, limit=200)

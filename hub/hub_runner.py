@@ -13,18 +13,36 @@ The ack point is ``ingest.consume_forever``'s: after the batch's transaction
 has committed. Consumers compete for one queue, so adding consumers (in this
 process or in others) spreads the batches; the store's per-record outcomes are
 exact under competition (docs/store.md).
+
+Next to the consumers, ``govhub hub run`` serves the portal (``serving_portal``:
+pages, feeds, API and search over the store) and runs the followers that keep
+what the portal reads up to date off the hot path (``run_followers``: the
+cross-links, the search index, the feed log). A follower that fails stops the
+hub as a failed consumer does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
 from hub.bus.message import Bus, Consumer
+from hub.federation import Federation
 from hub.ingest import Checker, Tally, consume_forever
+from hub.node.serve import Server, listen
 from hub.store.connection import Connection
+from hub.store.feed_log import run_feed_logger
+from hub.store.links import run_linker
+from hub.store.search import run_search_indexer
+from hub.web.app import make_app
+from hub.web.context import Portal
 
 log = logging.getLogger(__name__)
 
@@ -213,3 +231,67 @@ async def _report(report: HubReport, node: str, every: float) -> None:
             extra={"node": node, "stage": "hub"},
         )
         last = stored
+
+
+# -- The portal and the followers ----------------------------------------------------------
+
+Follower = Callable[[Callable[[], Connection], asyncio.Event], Coroutine[Any, Any, None]]
+FOLLOWERS: tuple[tuple[str, Follower], ...] = (
+    ("links", run_linker),
+    ("search", run_search_indexer),
+    ("feeds", run_feed_logger),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PortalOptions:
+    """Where the portal listens, and the public address its pages and feeds link to."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = ""  # e.g. https://portal.example.gov.cn; "": the address it listens on
+    pool_size: int = 8  # database connections the web server may hold
+
+
+@contextlib.asynccontextmanager
+async def serving_portal(
+    federation: Federation,
+    scope: str,
+    url: str,
+    options: PortalOptions,
+    extend: Callable[[web.Application], None] | None = None,
+) -> AsyncIterator[Server]:
+    """Serve the portal of ``scope`` from the store at ``url`` while the block runs;
+    ``extend`` may add routes to the app before it starts (the demo's extras)."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url, open=False, min_size=1, max_size=options.pool_size, kwargs={"autocommit": True}
+    )
+    await pool.open()
+    try:
+        portal = Portal(federation, pool, options.base_url.rstrip("/"), scope)
+        app = make_app(portal)
+        if extend is not None:
+            extend(app)
+        server = await listen(app, options.host, options.port)
+        portal.base_url = portal.base_url or server.url
+        log.info("portal of %s on %s", scope, server.url, extra={"node": scope, "stage": "portal"})
+        try:
+            yield server
+        finally:
+            await server.runner.cleanup()
+    finally:
+        await pool.close()
+
+
+async def run_followers(connect: Callable[[], Connection], stop: asyncio.Event) -> None:
+    """Run every follower until ``stop`` is set; the first to fail stops the others."""
+    tasks = [
+        asyncio.create_task(follow(connect, stop), name=f"follower-{name}")
+        for name, follow in FOLLOWERS
+    ]
+    try:
+        for task in asyncio.as_completed(tasks):
+            await task  # a follower returns only once stop is set, or raises
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

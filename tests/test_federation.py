@@ -109,7 +109,10 @@ def test_shipped_map_sources_credentials_subscriptions(shipped: Federation) -> N
     gz = shipped.node("gz")
     assert [(s.name, s.adapter) for s in gz.sources] == [("portal-feed", "feed")]
     assert gz.sources[0].settings == {"url": "https://www.gz.gov.cn/rss.xml"}
-    assert shipped.node("hd").sources[0].settings == {"path": "examples/records", "pattern": "interaction.xml"}
+    assert shipped.node("hd").sources[0].settings == {
+        "path": "examples/records",
+        "pattern": "interaction.xml",
+    }
     assert gz.credentials == {"broker_password": "GOVHUB_NODE_GZ_PASSWORD"}
     for node in shipped.nodes.values():
         assert node.credentials["broker_password"] == f"GOVHUB_NODE_{node.id.upper()}_PASSWORD"

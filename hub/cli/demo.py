@@ -24,8 +24,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "federation in one process (an embedded PostgreSQL unless GOVHUB_DATABASE_URL is set, "
         "the in-process bus unless GOVHUB_BROKER_URL is set): every example record goes "
         "through its node's pipeline, up the bus, into the hub's store; the central portal "
-        "pushes an emergency notice down to every node's inbox; then it serves an overview, "
-        "the stored records and every node's inbox feeds until Ctrl-C.",
+        "pushes an emergency notice down to every node's inbox; then it serves the portal "
+        "(pages, feeds, JSON API, search; `/` is the node directory), the stored records and "
+        "every node's inbox feeds until Ctrl-C.",
     )
     config_flag(parser)
     parser.add_argument(
@@ -42,7 +43,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="the notice the central portal pushes down (default: examples/push/emergency-cn.xml)",
     )
-    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="HTTP port of the portal (default 8080; 0: any)"
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )

@@ -1,4 +1,5 @@
-"""``govhub hub run``: the portal's hub, storing its subtree's records until SIGTERM."""
+"""``govhub hub run``: the portal's hub, storing its subtree's records and serving its
+portal (pages, feeds, API, search) until SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from hub.bus.message import Bus
 from hub.bus.topology import node_queues, up_queue
 from hub.cli.common import EXIT_OK, UsageError, config_flag
 from hub.federation import Federation, Node, load_federation
-from hub.hub_runner import HubOptions, HubReport, run_hub
+from hub.hub_runner import (
+    HubOptions,
+    HubReport,
+    PortalOptions,
+    run_followers,
+    run_hub,
+    serving_portal,
+)
 from hub.ingest import Checker
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
@@ -42,8 +50,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "checked (route, node, publisher, record, origin), good records and dead letters are "
         "stored in one transaction per batch, then acked. Needs GOVHUB_BROKER_URL; connects as "
         "the portal node's broker user with the password from its credential variable. "
-        "GOVHUB_DATABASE_URL empty: the embedded database. SIGTERM or SIGINT: finish the "
-        "batches in hand (at most --drain-timeout seconds), then exit.",
+        "GOVHUB_DATABASE_URL empty: the embedded database. It also serves the portal of the "
+        "node's subtree over HTTP (pages, feeds, JSON API, search: docs/portal-pages.md) and "
+        "keeps the cross-links, search index and feed log up to date. SIGTERM or SIGINT: "
+        "finish the batches in hand (at most --drain-timeout seconds), then exit.",
     )
     config_flag(run_parser)
     run_parser.add_argument(
@@ -76,6 +86,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="on SIGTERM, how long to finish the batches in hand (default 10)",
     )
+    run_parser.add_argument(
+        "--port", type=int, default=8080, help="HTTP port of the portal (default 8080; 0: any)"
+    )
+    run_parser.add_argument(
+        "--host", default="127.0.0.1", help="address the portal listens on (default 127.0.0.1)"
+    )
+    run_parser.add_argument(
+        "--base-url",
+        default="",
+        metavar="URL",
+        help="public address of the portal that pages and feeds link to, e.g. "
+        "https://portal.example.gov.cn (default: the address it listens on)",
+    )
     run_parser.set_defaults(handler=run)
 
 
@@ -98,6 +121,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url {args.base_url!r} must start with http:// or https://")
+    web = PortalOptions(host=args.host, port=args.port, base_url=args.base_url)
     broker = node_broker_url(settings.broker_url, node, os.environ, user_prefix=args.user_prefix)
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
     checker = Checker(federation, node.id, args.user_prefix, limits)
@@ -106,7 +132,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         wait_for_database(url, DATABASE_WAIT)
         with connect(url) as conn:
             migrate(conn)
-        report = asyncio.run(_serve(broker, checker, url, options))
+        report = asyncio.run(_serve(broker, checker, url, options, federation, web))
     print(f"hub {node.id}: {report.summary()}")
     return EXIT_OK
 
@@ -126,8 +152,15 @@ def _has_up(federation: Federation, node: Node) -> bool:
     return any(q.name == up_queue(node.id) for q in node_queues(federation, node.id))
 
 
-async def _serve(broker: str, checker: Checker, url: str, options: HubOptions) -> HubReport:
-    """Run the hub until SIGTERM or SIGINT."""
+async def _serve(
+    broker: str,
+    checker: Checker,
+    url: str,
+    options: HubOptions,
+    federation: Federation,
+    web: PortalOptions,
+) -> HubReport:
+    """Run the hub, its portal and its followers until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -140,7 +173,15 @@ async def _serve(broker: str, checker: Checker, url: str, options: HubOptions) -
         )
 
     try:
-        return await run_hub(connect_bus, checker, lambda: connect(url), stop, options)
+        async with serving_portal(federation, checker.scope, url, web):
+            followers = asyncio.create_task(run_followers(lambda: connect(url), stop))
+            try:
+                report = await run_hub(connect_bus, checker, lambda: connect(url), stop, options)
+            finally:
+                stop.set()
+                await asyncio.wait([followers])
+            followers.result()  # a follower's error, if one failed
+            return report
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)

@@ -199,6 +199,15 @@ def schema_path() -> Path:
         return Path(path)
 
 
+@functools.cache
+def topic_classes() -> tuple[str, ...]:
+    """The 22 top classes of 主题分类, as the published schema lists them (type ``TopicClass``)."""
+    values = _load(schema_path()).xpath(
+        "//xs:simpleType[@name='TopicClass']//xs:enumeration/@value", namespaces={"xs": XS}
+    )
+    return tuple(str(value) for value in values)
+
+
 def _load(path: Path) -> etree._ElementTree:
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
     return etree.parse(str(path), parser)

@@ -1,0 +1,26 @@
+"""The portal's web application, built from its parts.
+
+Each part is a module with ``setup(app)`` that adds its routes and reads the
+shared state as ``request.app[PORTAL]``: the pages for people, the RSS/Atom
+feeds, the JSON API, its search, and the OpenAPI description of the API (last:
+it describes what the API parts registered). Listing the parts here,
+explicitly, keeps start-up free of plugin discovery.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.web import api, feeds, openapi, pages, search
+from hub.web.context import PORTAL, Portal
+
+PARTS = (pages, feeds, api, search, openapi)
+
+
+def make_app(portal: Portal) -> web.Application:
+    """The aiohttp application serving ``portal`` (not started: see ``hub.node.serve.listen``)."""
+    app = web.Application()
+    app[PORTAL] = portal
+    for part in PARTS:
+        part.setup(app)
+    return app
