@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from adapters.columns import source_path
 from adapters.contract import Context, Failure, Item
 from adapters.folder import owned, read_records
 from adapters.settings import read_settings
-from adapters.tabular import source_path
 from hub.errors import ConfigInvalid, Problem
 from hub.federation import Node
 from hub.records import Limits, Record

@@ -44,9 +44,11 @@ from aiohttp import web
 from adapters.registry import registry
 from bench.validate import _table, machine
 from hub.federation import Source, load_federation
-from hub.node.harvest import Harvester, HarvestHttp, plan_sources
+from hub.node.harvest import Harvester
+from hub.node.harvest_http import HarvestHttp
 from hub.node.harvest_workers import PoolStats
 from hub.node.pipeline import Pipeline
+from hub.node.source_plan import plan_sources
 from hub.node.sources_state import DurableValidators
 from hub.node.state import open_state, transaction
 from hub.review import Reviewer, ReviewPolicy

@@ -48,19 +48,9 @@ from hub.records.model import XHTML_NS, Origin, Topic
 from hub.store import StoredRecord, connect, migrate, upsert_records, with_schema
 from hub.store.followers import follow_once
 from hub.store.records import COLUMNS
-from hub.store.search import (
-    _SEARCH_COLUMNS,
-    FOLLOWER,
-    SearchQuery,
-    index_records,
-    indexed_text,
-    normalise,
-    run_search_indexer,
-    search,
-    term_id,
-    text_terms,
-    whole_number_token,
-)
+from hub.store.search import SearchQuery, search
+from hub.store.search_index import _SEARCH_COLUMNS, FOLLOWER, index_records, run_search_indexer
+from hub.store.search_terms import indexed_text, normalise, term_id, text_terms, whole_number_token
 
 ROOT = Path(__file__).resolve().parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")

@@ -40,7 +40,7 @@ from hub.node.serve import Server, listen
 from hub.store.connection import Connection
 from hub.store.feed_log import run_feed_logger
 from hub.store.links import run_linker
-from hub.store.search import run_search_indexer
+from hub.store.search_index import run_search_indexer
 from hub.web.app import make_app
 from hub.web.context import Portal
 

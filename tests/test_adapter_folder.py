@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.folder import FolderAdapter
 from adapters.settings import read_settings
-from adapters.tabular import CHINA
 from hub.errors import ConfigInvalid, InputError
 from hub.federation import Source, load_federation
 from hub.records import Record

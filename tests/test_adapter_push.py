@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.push import PushAdapter, push_sources, spool, spool_dir, take_in
 from adapters.settings import read_settings
-from adapters.tabular import CHINA
 from hub.errors import ConfigInvalid
 from hub.federation import Source, load_federation
 from hub.node.serve import View, make_app

@@ -22,10 +22,10 @@ import pymysql
 import pytest
 from services import require_service
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.settings import read_settings
 from adapters.sql import SqlAdapter
-from adapters.tabular import CHINA
 from hub import records
 from hub.errors import ConfigInvalid
 from hub.federation import Source, load_federation

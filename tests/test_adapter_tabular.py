@@ -13,9 +13,10 @@ from typing import Any
 import openpyxl
 import pytest
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.settings import read_settings
-from adapters.tabular import CHINA, CsvAdapter, ExcelAdapter
+from adapters.tabular import CsvAdapter, ExcelAdapter
 from hub import records
 from hub.errors import ConfigInvalid, InputError
 from hub.federation import Source, load_federation

@@ -26,10 +26,13 @@ from hub.bus.topology import node_queues, up_queue
 from hub.errors import ConfigInvalid, InputError, Problem
 from hub.federation import Node, Source, load_federation
 from hub.node import held, outbox
-from hub.node.harvest import Harvester, HarvestHttp, Planned, Tally, plan_sources
+from hub.node.harvest import Harvester
+from hub.node.harvest_http import HarvestHttp
+from hub.node.harvest_tally import Tally
 from hub.node.pipeline import Pipeline
 from hub.node.runner import run_node
 from hub.node.schedule import Plan, after_failure, after_success
+from hub.node.source_plan import Planned, plan_sources
 from hub.node.sources_state import (
     DurableValidators,
     recent_problems,

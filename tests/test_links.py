@@ -21,13 +21,11 @@ from hub.records.model import Origin, Record, Relation, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
 from hub.store.followers import Handler, follow_once, load_cursor
+from hub.store.link_queries import by_province, latest_grouped, record_links
 from hub.store.links import (
     LINKER,
-    by_province,
     issuer_key,
-    latest_grouped,
     link_records,
-    record_links,
     run_linker,
     text_key,
 )

@@ -36,8 +36,8 @@ from hub import records
 from hub.node.serve import listen
 from hub.records.model import Record, Relation
 from hub.store.connection import Connection
-from hub.store.search import FOLLOWER as SEARCH_FOLLOWER
-from hub.store.search import index_records
+from hub.store.search_index import FOLLOWER as SEARCH_FOLLOWER
+from hub.store.search_index import index_records
 from hub.web.app import make_app
 from hub.web.context import Portal
 

@@ -27,17 +27,14 @@ from hub.store import search as search_module
 from hub.store.connection import Connection
 from hub.store.followers import follow_once
 from hub.store.search import (
-    FOLLOWER,
     SearchQuery,
     SearchQueryError,
     SearchResult,
     forget_term_statistics,
-    index_records,
-    normalise,
-    query_terms,
     search,
-    text_terms,
 )
+from hub.store.search_index import FOLLOWER, index_records
+from hub.store.search_terms import normalise, query_terms, text_terms
 
 pg_url = postgres_fixtures.pg_url
 pg_conn = postgres_fixtures.pg_conn
@@ -358,7 +355,7 @@ def test_follower_follows_updates_and_withdrawals(indexed: str, pg_conn: Connect
 
 def test_indexer_runs_until_stopped(pg_conn: Connection, pg_url: str) -> None:
     from hub.store import connect
-    from hub.store.search import run_search_indexer
+    from hub.store.search_index import run_search_indexer
 
     store(pg_conn, CORPUS[:3])
 

@@ -16,9 +16,12 @@ from typing import Any, TextIO
 from adapters.registry import registry
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.federation import Federation, Node, Source, load_federation
-from hub.node.harvest import Harvester, HarvestHttp, Planned, Tally, plan_sources
+from hub.node.harvest import Harvester
+from hub.node.harvest_http import HarvestHttp
+from hub.node.harvest_tally import Tally
 from hub.node.pipeline import Pipeline
 from hub.node.schedule import split_plan
+from hub.node.source_plan import Planned, plan_sources
 from hub.node.sources_state import (
     DurableValidators,
     SourceState,

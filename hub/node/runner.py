@@ -31,11 +31,13 @@ from adapters.registry import Registry, registry
 from hub.bus.message import Bus
 from hub.bus.topology import down_queue
 from hub.federation import Federation, Node
-from hub.node.harvest import Harvester, HarvestHttp, plan_sources
+from hub.node.harvest import Harvester
+from hub.node.harvest_http import HarvestHttp
 from hub.node.inbox import DownChecker, Tally, receive_forever
 from hub.node.pipeline import Pipeline
 from hub.node.relay import relay_forever
 from hub.node.serve import View, listen, make_app
+from hub.node.source_plan import plan_sources
 from hub.node.sources_state import DurableValidators
 from hub.node.state import open_state, state_path
 from hub.node.webhook import Webhook

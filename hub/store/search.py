@@ -1,16 +1,9 @@
-"""Full-text search for Chinese (and other) records: the index follower and the query.
+"""Full-text search for Chinese (and other) records: the query, its ranking and its plans.
 
-The index lives in ``search_docs`` (see ``hub.store.schema_search``) and is
-written by a *follower* (``hub.store.followers``), so the hub's write path
-(``upsert_records``) pays nothing for it::
-
-    records ─ changes ─► index_records: text from the stored XML ─ terms ─► search_docs
-
-Index terms are what CJK search engines use: every character and every pair of
-adjacent characters of a run of CJK characters (Chinese has no spaces between
-words), each Latin word and each digit run whole, and the document number
-(发文字号, normal form) and index number (索引号) as whole tokens. Each term is
-stored as a 32-bit hash (CRC-32) in an ``integer[]`` under GIN.
+The index is ``search_docs``, kept up to date by the follower in
+``hub.store.search_index``; the terms it holds (CJK characters and bigrams,
+words, digit runs, whole document and index numbers, as CRC-32 hashes under
+GIN) are made by ``hub.store.search_terms``.
 
 A query is split on white space into *parts*, each of which must occur in the
 record as written (after the same normalisation as the text: NFKC, lower case,
@@ -37,220 +30,29 @@ plan cannot see which term it is given.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
 import math
 import re
 import time
-import unicodedata
 import weakref
-import zlib
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lxml import etree
 from psycopg import AsyncConnection, sql
 
 from hub.codes import normalise_doc_number
-from hub.errors import RecordInvalid
-from hub.records.model import NS
-from hub.records.safe_xml import parse_untrusted
-from hub.store.connection import Connection
-from hub.store.followers import follow_forever
 from hub.store.queries import CHINA, filter_conditions
 from hub.store.records import PATH
+from hub.store.search_terms import normalise, query_terms, term_id, whole_number_token
 
-log = logging.getLogger(__name__)
-
-FOLLOWER = "search"
-MAX_CONTENT = 100_000  # characters of summary and body indexed per record; the rest is not
 MAX_QUERY = 200  # characters
 MAX_PARTS = 8
 MAX_LIMIT = 100
 MAX_WINDOW = 20_000  # newest rows checked one by one, at most, before GIN is used
 STATS_TTL = 300.0  # seconds the term frequencies read from pg_stats are kept
 
-_CJK = (
-    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
-)
-_TOKENS = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<num>\d+)|(?P<word>(?:(?![{_CJK}])[^\W\d_])+)")
-_YEAR_IN_BRACKETS = re.compile(r"[\[(【〔〖]([0-9]{4})[\])】〕〗]")  # as hub.codes
-_SERIAL_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9]+号)")
-_SPACES = re.compile(r"\s+")
 _DOC_NUMBER = re.compile(r"\S+〔[0-9]{4}〕[0-9]+号")
 _INDEX_NUMBER = re.compile(r"[0-9a-z]+/[0-9]{4}-[0-9]+")
-_WHOLE = "\x01"  # prefix of whole-number tokens: never part of normalised text
-_BLOCKS = frozenset(
-    ("p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "br", "table")
-) | {"ul", "ol", "blockquote", "pre"}
-
-
-# -- text and terms ---------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Searchable form of text: NFKC, lower case, 〔year〕 brackets, one space between runs."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _SERIAL_LEADING_ZEROS.sub("", _YEAR_IN_BRACKETS.sub(r"〔\1〕", text))
-    return _SPACES.sub(" ", text).strip()
-
-
-@functools.lru_cache(maxsize=1 << 16)  # common characters and bigrams recur in every record
-def term_id(term: str) -> int:
-    """The 32-bit signed hash a term is stored as (CRC-32: stable across processes)."""
-    value = zlib.crc32(term.encode("utf-8"))
-    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
-
-
-def text_terms(text: str) -> set[str]:
-    """Index terms of normalised text: CJK characters and bigrams, words, digit runs."""
-    terms: set[str] = set()
-    for match in _TOKENS.finditer(text):
-        run = match.group()
-        if match.lastgroup == "cjk":
-            terms.update(run)
-            terms.update([run[i : i + 2] for i in range(len(run) - 1)])
-        else:
-            terms.add(run)
-    return terms
-
-
-def query_terms(part: str) -> list[str]:
-    """The fewest terms that a record holding ``part`` must have: bigrams of CJK runs
-    (a lone CJK character stands for itself), words and digit runs whole."""
-    terms: list[str] = []
-    for match in _TOKENS.finditer(part):
-        run = match.group()
-        if match.lastgroup == "cjk" and len(run) > 1:
-            terms.extend(run[i : i + 2] for i in range(len(run) - 1))
-        else:
-            terms.append(run)
-    return list(dict.fromkeys(terms))
-
-
-def whole_number_token(value: str) -> str:
-    """The whole token of a document or index number, already normalised."""
-    return _WHOLE + value
-
-
-# -- the follower ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedText:
-    heading: str
-    content: str
-    validity: str | None
-    heading_terms: list[int]
-    terms: list[int]
-
-
-def indexed_text(
-    title: str, doc_number_norm: str | None, index_number: str | None, xml: str, where: str
-) -> IndexedText:
-    """What ``search_docs`` keeps of a record: normalised text and its term hashes."""
-    numbers = [normalise(n) for n in (doc_number_norm, index_number) if n]
-    heading = "\n".join([normalise(title), *numbers])
-    summary, body, validity = _xml_text(xml, where)
-    content = normalise(f"{summary}\n{body}")[:MAX_CONTENT]
-    head = text_terms(heading) | {whole_number_token(n) for n in numbers}
-    heading_terms = sorted({term_id(t) for t in head})
-    terms = sorted(set(heading_terms) | {term_id(t) for t in text_terms(content)})
-    return IndexedText(heading, content, validity, heading_terms, terms)
-
-
-def _xml_text(xml: str, where: str) -> tuple[str, str, str | None]:
-    """Summary, body text (blocks on lines of their own) and validity of a stored record."""
-    root = parse_untrusted(xml.encode("utf-8"), where).getroot()
-    summary = root.findtext(f"{{{NS}}}summary") or ""
-    validity = root.findtext(f"{{{NS}}}validity")
-    body = root.find(f"{{{NS}}}body")
-    parts: list[str] = []
-    if body is not None:
-        for event, element in etree.iterwalk(body, events=("start", "end")):
-            block = etree.QName(element).localname in _BLOCKS
-            if event == "start":
-                parts.append("\n" if block else "")
-                parts.append(element.text or "")
-            else:
-                parts.append("\n" if block else "")
-                if element is not body:
-                    parts.append(element.tail or "")
-    return summary, "".join(parts), validity
-
-
-_READ = (
-    "SELECT id, node, path, kind, topic_class, lang, published, withdrawn, title,"
-    " doc_number_norm, index_number, stored_at, xml FROM records WHERE id = ANY(%s)"
-)
-_SEARCH_COLUMNS = [
-    *["id", "node", "path", "kind", "topic_class", "lang", "validity", "published"],
-    *["withdrawn", "heading", "content", "heading_terms", "terms"],
-]
-_STATS = """
-INSERT INTO search_node_stats AS s (node, records, withdrawn, last_published, last_stored)
-SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[],
-                     %s::timestamptz[])
-ON CONFLICT (node) DO UPDATE SET
-    records = s.records + excluded.records,
-    withdrawn = s.withdrawn + excluded.withdrawn,
-    last_published = greatest(s.last_published, excluded.last_published),
-    last_stored = greatest(s.last_stored, excluded.last_stored)
-"""
-
-
-def index_records(conn: Connection, ids: Sequence[str]) -> None:
-    """Bring ``search_docs`` and ``search_node_stats`` up to date for ``ids`` (a
-    follower's handler: runs inside the follower's transaction)."""
-    rows = conn.execute(_READ, [list(ids)]).fetchall()
-    before = dict(
-        conn.execute(
-            "SELECT id, withdrawn FROM search_docs WHERE id = ANY(%s)", [list(ids)]
-        ).fetchall()
-    )
-    stats: dict[str, list[Any]] = {}
-    docs = []
-    for id_, node, path, kind, topic, lang, published, withdrawn, *rest in rows:
-        title, doc_number, index_number, stored_at, xml = rest
-        text = IndexedText("", "", None, [], [])
-        if not withdrawn:
-            try:
-                text = indexed_text(title, doc_number, index_number, xml, id_)
-            except (RecordInvalid, ValueError) as exc:  # stored XML is valid: a bug if seen
-                log.error("search index skips the text of %s: %s", id_, exc, extra={"record": id_})
-        fields = (id_, node, path, kind, topic, lang, text.validity, published, withdrawn)
-        docs.append((*fields, text.heading, text.content, text.heading_terms, text.terms))
-        count = stats.setdefault(node, [0, 0, published, stored_at])
-        count[0] += id_ not in before
-        count[1] += int(withdrawn) - int(before.get(id_, False))
-        count[2], count[3] = max(count[2], published), max(count[3], stored_at)
-    conn.execute("DELETE FROM search_docs WHERE id = ANY(%s)", [list(ids)])
-    columns = sql.SQL(", ").join(map(sql.Identifier, _SEARCH_COLUMNS))
-    with conn.cursor().copy(sql.SQL("COPY search_docs ({}) FROM STDIN").format(columns)) as copy:
-        for doc in docs:  # arrays as literals: psycopg's list dumper costs a third of the work
-            copy.write_row([*doc[:-2], _array_literal(doc[-2]), _array_literal(doc[-1])])
-    if stats:
-        conn.execute(_STATS, [list(stats), *map(list, zip(*stats.values(), strict=True))])
-
-
-def _array_literal(values: list[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-async def run_search_indexer(
-    connect: Callable[[], Connection], stop: asyncio.Event, *, batch: int = 500, idle: float = 1.0
-) -> None:
-    """Keep the search index up to date until ``stop`` is set (``govhub hub run`` runs
-    this next to the consumers; two hubs may both run it, the follower lock serialises
-    them). ``connect`` opens an autocommit connection in the hub's schema."""
-    await follow_forever(connect, FOLLOWER, index_records, stop, batch=batch, idle=idle)
-
-
-# -- the query ---------------------------------------------------------------------
 
 
 class SearchQueryError(ValueError):
