@@ -27,8 +27,8 @@ from hub.bus.message import Consumer
 from hub.bus.topology import broker_user
 from hub.errors import Problem
 from hub.federation import Federation, UnknownNode
-from hub.records import Record, RecordInvalid
-from hub.records.rules import federation_problems
+from hub.records import RecordInvalid
+from hub.records.rules import origin_problems
 from hub.records.safe_xml import Limits
 from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert_records
 from hub.store.connection import Connection, translate_errors
@@ -129,7 +129,8 @@ class Checker:
                 reason, problems = "invalid record", list(part.problems)
             else:
                 reason = "spoofed or wrong origin"
-                problems = self._origin_problems(part.record, node.id, route.kind, where)
+                came = f"arrived under node {node.id!r}'s key"
+                problems = origin_problems(part.record, node, where, came=came, kind=route.kind)
             if part.record is not None and not problems:
                 verdict.records.append(StoredRecord.from_record(part.record, node.path))
             else:
@@ -138,17 +139,6 @@ class Checker:
         if len(parts) == 1 and verdict.refused:  # a lone record: the message is the dead letter
             return Verdict(reason=verdict.refused[0].reason, problems=verdict.refused[0].problems)
         return verdict
-
-    def _origin_problems(
-        self, record: Record, node_id: str, kind: str, where: str
-    ) -> list[Problem]:
-        if record.origin.node != node_id:
-            message = f"record of node {record.origin.node!r} arrived under node {node_id!r}'s key"
-            return [Problem(where, None, "origin/@node", message, f"node {node_id!r}")]
-        if record.kind != kind:
-            message = f"record kind {record.kind!r} arrived under kind {kind!r}"
-            return [Problem(where, None, "record/@kind", message, kind)]
-        return federation_problems(record, self.federation, where)
 
 
 @translate_errors("store a batch")

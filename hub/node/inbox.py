@@ -35,7 +35,7 @@ from hub.federation import Federation, UnknownNode
 from hub.node.outbox import now
 from hub.node.state import transaction
 from hub.records import Record, RecordInvalid
-from hub.records.rules import federation_problems
+from hub.records.rules import origin_problems
 from hub.records.safe_xml import Limits
 
 log = logging.getLogger(__name__)
@@ -249,8 +249,11 @@ class DownChecker:
             found = records.parse_batch(message.body, where, limits=self.limits)
         except RecordInvalid as exc:
             return Checked(reason=_reason("invalid record", exc.problems))
+        came, kind = f"sent by node {sender.id!r}", route.kind
         problems = [
-            p for r in found for p in self._origin_problems(r, sender.id, route.kind, where)
+            p
+            for r in found
+            for p in origin_problems(r, sender, where, came=came, kind=kind, kind_came="sent under")
         ]
         if problems:
             return Checked(reason=_reason("wrong origin", problems))
@@ -260,15 +263,6 @@ class DownChecker:
             return Checked(reason=f"{TOPIC_HEADER} {header!r} is not the records' topic ({topics})")
         wanted = tuple(r for r in found if wanted_by(self.federation, self.node_id, key, _topic(r)))
         return Checked(records=wanted, skipped=len(found) - len(wanted))
-
-    def _origin_problems(self, record: Record, sender: str, kind: str, where: str) -> list[Problem]:
-        if record.origin.node != sender:
-            message = f"record of node {record.origin.node!r} sent by node {sender!r}"
-            return [Problem(where, None, "origin/@node", message, f"node {sender!r}")]
-        if record.kind != kind:
-            message = f"record kind {record.kind!r} sent under kind {kind!r}"
-            return [Problem(where, None, "record/@kind", message, kind)]
-        return federation_problems(record, self.federation, where)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from hub.federation import Node
 from hub.node import held, outbox
 from hub.node.state import transaction
 from hub.records import Record, RecordInvalid
+from hub.records.rules import origin_problems
 from hub.records.safe_xml import Limits
 from hub.review import Finding, Reviewer
 
@@ -131,7 +132,7 @@ def _origin_and_review(
     node: Node,
     reviewer: Reviewer,
 ) -> Checked:
-    problems = origin_problems(node, valid, source)
+    problems = given_to(node, valid, source)
     if problems:
         return Checked(data, source, kept, content_hash, tuple(problems))
     try:
@@ -141,15 +142,9 @@ def _origin_and_review(
     return Checked(data, source, kept, content_hash, (), findings)
 
 
-def origin_problems(node: Node, record: Record, source: str) -> list[Problem]:
+def given_to(node: Node, record: Record, source: str) -> list[Problem]:
     """Why ``record`` is not ``node``'s own to publish (none: it is)."""
-    if record.origin.node != node.id:
-        message = f"record of node {record.origin.node!r} given to node {node.id!r}"
-        return [Problem(source, None, "origin/@node", message, f"origin node {node.id!r}")]
-    if record.origin.site != node.site_code:
-        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
-        return [Problem(source, None, "origin/@site", message, node.site_code)]
-    return []
+    return origin_problems(record, node, source, came=f"given to node {node.id!r}")
 
 
 @dataclass(frozen=True)
@@ -234,7 +229,7 @@ class Pipeline:
             record = records.parse(data, source, limits=self.limits)
         except RecordInvalid as exc:
             return data, source, None, exc.problems
-        return data, source, record, self._origin_problems(record, source)
+        return data, source, record, given_to(self.node, record, source)
 
     def _place(
         self,
@@ -294,9 +289,6 @@ class Pipeline:
             routing_key=up_key(self.node.path, record.kind),
             body=body,
         )
-
-    def _origin_problems(self, record: Record, source: str) -> list[Problem]:
-        return origin_problems(self.node, record, source)
 
     def _refuse(
         self, data: bytes, source: str, record: Record | None, problems: list[Problem]

@@ -38,6 +38,7 @@ from hub.node import held, inbox, outbox
 from hub.node.inbox import Item, Tally
 from hub.node.state import transaction
 from hub.node.webhook import Webhook
+from hub.records.rules import origin_problems
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,13 @@ async def _push(request: web.Request) -> web.StreamResponse:
         found = records.parse_batch(body, where, limits=records.Limits(max_bytes=source.max_bytes))
     except records.RecordInvalid as exc:
         await _refuse(view, where, exc.problems, body)
-    problems = [p for record in found for p in _foreign(record, view.node, where)]
+    problems = [
+        p
+        for record in found
+        for p in origin_problems(
+            record, view.node, f"{where} {record.id}", came=f"pushed to node {view.node.id!r}"
+        )
+    ]
     if not found:
         problems.append(Problem(where, None, "records", "the batch holds no records", "a record"))
     if problems:
@@ -269,16 +276,6 @@ async def _body(request: web.Request, limit: int) -> bytes:
         if len(body) > limit:
             raise too_large
     return bytes(body)
-
-
-def _foreign(record: records.Record, node: Node, where: str) -> list[Problem]:
-    if record.origin.node != node.id:
-        message = f"record {record.id} of node {record.origin.node!r} pushed to node {node.id!r}"
-        return [Problem(where, None, "origin/@node", message, f"origin node {node.id!r}")]
-    if record.origin.site != node.site_code:
-        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
-        return [Problem(where, None, "origin/@site", message, node.site_code)]
-    return []
 
 
 async def _refuse(view: View, where: str, problems: list[Problem], body: bytes) -> NoReturn:

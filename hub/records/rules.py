@@ -19,7 +19,7 @@ from hub.errors import Problem
 from hub.records.model import LANGUAGES, Record
 
 if TYPE_CHECKING:
-    from hub.federation import Federation
+    from hub.federation import Federation, Node
 
 Rule = Callable[[Record, str], Iterator[Problem]]
 
@@ -230,6 +230,35 @@ RULES: tuple[Rule, ...] = (
     relations_point_somewhere,
     answer_after_question,
 )
+
+
+def origin_problems(
+    record: Record,
+    node: Node,
+    where: str,
+    *,
+    came: str,
+    kind: str | None = None,
+    kind_came: str = "arrived under",
+) -> list[Problem]:
+    """Why ``record`` is not ``node``'s own (none: it is): its origin node, the kind its
+    route names (``kind``, when it came by a route), its site code.
+
+    One check for every place a record reaches a node's side: the pipeline (given
+    to a node), the push endpoint, the hub's consumer and the node's inbox (by a
+    routing key). ``came`` ends the message about the node, as each place puts
+    it: ``"given to node 'gz'"``, ``"arrived under node 'gz''s key"``.
+    """
+    if record.origin.node != node.id:
+        message = f"record of node {record.origin.node!r} {came}"
+        return [Problem(where, None, "origin/@node", message, f"origin node {node.id!r}")]
+    if kind is not None and record.kind != kind:
+        message = f"record kind {record.kind!r} {kind_came} kind {kind!r}"
+        return [Problem(where, None, "record/@kind", message, kind)]
+    if record.origin.site != node.site_code:
+        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
+        return [Problem(where, None, "origin/@site", message, node.site_code)]
+    return []
 
 
 def federation_problems(record: Record, federation: Federation, where: str) -> list[Problem]:

@@ -36,8 +36,9 @@ PARSER_MAX_DEPTH = 256  # libxml2 refuses deeper documents unless XML_PARSE_HUGE
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    # lxml parsers must not be shared between threads; keep one per thread.
+def hardened_parser() -> etree.XMLParser:
+    """This thread's parser with the protections above (lxml parsers must not be shared
+    between threads). For any untrusted XML, not only records."""
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = etree.XMLParser(
@@ -75,7 +76,7 @@ def parse_untrusted(
     if declares_doctype(data):
         raise RecordInvalid([_doctype_problem(where, field)])
     try:
-        root = etree.fromstring(bytes(data), _parser())
+        root = etree.fromstring(bytes(data), hardened_parser())
     except etree.XMLSyntaxError as exc:
         raise RecordInvalid([_syntax_problem(exc, where, field)]) from None
     tree = root.getroottree()

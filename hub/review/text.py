@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from collections.abc import Iterable
 from lxml import etree
 
 from hub.records.model import XHTML_NS
+from hub.records.safe_xml import hardened_parser
 
 _BLOCKS = frozenset(
     (
@@ -44,7 +44,6 @@ _BREAKS = frozenset(("br", "hr"))
 _PREFIX = f"{{{XHTML_NS}}}"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(f"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
-_local = threading.local()
 
 
 def body_text(body: str) -> str:
@@ -53,7 +52,7 @@ def body_text(body: str) -> str:
     Raises ``lxml.etree.XMLSyntaxError`` for a body that is not well-formed (a
     body read by ``hub.records.parse`` always is).
     """
-    root = etree.fromstring(f"<body>{body}</body>", _parser())
+    root = etree.fromstring(f"<body>{body}</body>", hardened_parser())
     parts: list[str] = []
     for event, element in etree.iterwalk(root, events=("start", "end")):
         if element is root:
@@ -71,16 +70,6 @@ def body_text(body: str) -> str:
             if element.tail:
                 parts.append(element.tail)
     return "".join(parts).strip("\n")
-
-
-def _parser() -> etree.XMLParser:
-    parser = getattr(_local, "parser", None)  # lxml parsers are not shared between threads
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-        )
-        _local.parser = parser
-    return parser
 
 
 def fold(text: str) -> str:
