@@ -4,8 +4,8 @@ The answers themselves go to the adapter, but the schedule needs what came
 with them: how long the main URL's answer stays fresh (``Cache-Control``,
 ``Expires``), a ``Retry-After``, a 304. ``HarvestHttp`` notes these in the
 ``Watch`` of the harvest it runs in (the ``WATCH`` context variable, which
-``Harvester.harvest`` sets), and keeps ``ETag`` and ``Last-Modified`` whatever
-their case.
+``Harvester.harvest`` sets). ``HttpClient`` itself keeps ``ETag`` and
+``Last-Modified`` for the next conditional GET, in the node's durable store.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import contextvars
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.http import HttpClient, Response, RetryLater, Validators
+from adapters.http import HttpClient, Response, RetryLater
 
 
 @dataclass
@@ -57,15 +57,4 @@ class HarvestHttp(HttpClient):
             raise
         if watch is not None:
             watch.saw(url, response)
-        if not response.not_modified:
-            self._keep_validators(url, response)
         return response
-
-    def _keep_validators(self, url: str, response: Response) -> None:
-        """Keep ``ETag`` and ``Last-Modified`` whatever their case: ``HttpClient`` copies the
-        headers into a plain dict, and servers that write ``Etag`` (Go's and aiohttp's
-        canonical form) or ``etag`` would otherwise get no conditional GET."""
-        found = {name.lower(): value for name, value in response.headers.items()}
-        etag, modified = found.get("etag"), found.get("last-modified")
-        if (etag or modified) and self.validators.get(url) != Validators(etag, modified):
-            self.validators.put(url, Validators(etag, modified))
