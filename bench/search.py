@@ -46,7 +46,7 @@ from hub.federation import load_federation
 from hub.records import parse
 from hub.records.model import XHTML_NS, Origin, Topic
 from hub.store import StoredRecord, connect, migrate, upsert_records, with_schema
-from hub.store.followers import follow_once
+from hub.store.followers import follow_pending
 from hub.store.records import COLUMNS
 from hub.store.search import SearchQuery, search
 from hub.store.search_index import _SEARCH_COLUMNS, FOLLOWER, index_records, run_search_indexer
@@ -461,15 +461,13 @@ def indexer_and_write_path(url: str, count: int) -> None:
             upsert_records(conn, batch)
         _wait_for_xmin(conn)
         start = time.perf_counter()
-        done = 0
-        while step := follow_once(conn, FOLLOWER, index_records, 500):
-            done += step
+        done = follow_pending(conn, FOLLOWER, index_records, 500)
         elapsed = time.perf_counter() - start
     if done < count:
         raise SystemExit(f"the indexer saw {done} of {count} records; see _wait_for_xmin")
     print(
         f"indexer: {done:,} records in {elapsed:.1f} s = {done / elapsed:,.0f} records/s"
-        " (index_records via follow_once, batches of 500)"
+        " (index_records via follow_pending, batches of 500)"
     )
     alone = _write(url, generator, count, "w", follower=False)
     together = _write(url, generator, count, "x", follower=True)

@@ -20,7 +20,7 @@ from hub.federation import load_federation
 from hub.records.model import Origin, Record, Relation, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
-from hub.store.followers import Handler, follow_once, load_cursor
+from hub.store.followers import Handler, follow_pending, load_cursor
 from hub.store.link_queries import by_province, latest_grouped, record_links
 from hub.store.links import (
     LINKER,
@@ -73,8 +73,7 @@ def catch_up(conn: Connection, name: str, handle: Handler) -> None:
     """
     deadline = time.monotonic() + 60
     while True:
-        while follow_once(conn, name, handle):
-            pass
+        follow_pending(conn, name, handle)
         cursor = load_cursor(conn, name)
         behind = conn.execute(
             "SELECT count(*) FROM records WHERE (change_xid, id) > (%s::text::xid8, %s)",

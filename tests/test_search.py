@@ -2,7 +2,7 @@
 
 Real PostgreSQL (a schema per module); records built from examples/records and
 stored through ``upsert_records``; the index is brought up to date by the real
-follower (``follow_once`` with ``index_records``), never written by hand.
+follower (``follow_pending`` with ``index_records``), never written by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from hub.records.model import XHTML_NS, Origin
 from hub.store import StoredRecord, upsert_records
 from hub.store import search as search_module
 from hub.store.connection import Connection
-from hub.store.followers import follow_once
+from hub.store.followers import follow_pending
 from hub.store.search import (
     SearchQuery,
     SearchQueryError,
@@ -98,8 +98,7 @@ def follow(conn: Connection, timeout: float = 300.0) -> None:
     """
     deadline = time.monotonic() + timeout
     while True:
-        while follow_once(conn, FOLLOWER, index_records, batch=7):
-            pass
+        follow_pending(conn, FOLLOWER, index_records, batch=7)
         held = conn.execute(
             "SELECT count(*) FROM records WHERE change_xid >= pg_snapshot_xmin(pg_current_snapshot())"
         ).fetchone()

@@ -27,7 +27,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from hub.store.connection import Connection, translate_errors
-from hub.store.followers import follow_forever, follow_once
+from hub.store.followers import follow_forever, follow_pending
 
 FOLLOWER = "feed_log"
 
@@ -108,10 +108,7 @@ async def run_feed_logger(
 @translate_errors("update the feed log")
 def log_pending(conn: Connection, batch: int = 500) -> int:
     """Log every change waiting now (for tests and tools); how many records were handled."""
-    total = 0
-    while done := follow_once(conn, FOLLOWER, log_changes, batch):
-        total += done
-    return total
+    return follow_pending(conn, FOLLOWER, log_changes, batch)
 
 
 # ---- reading, for the feeds -------------------------------------------------------------

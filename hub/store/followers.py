@@ -8,7 +8,8 @@ a crash or a restart neither skips a change nor applies one twice.
 
     records ─ changes_since(cursor) ─► handle(conn, ids) ─► save cursor   (one transaction)
 
-``follow_once`` does one batch; ``follow_forever`` runs until stopped, idling
+``follow_once`` does one batch, ``follow_pending`` every batch waiting now;
+``follow_forever`` runs until stopped, idling
 while there is nothing new and waiting out database outages.
 """
 
@@ -62,6 +63,14 @@ def follow_once(conn: Connection, name: str, handle: Handler, batch: int = 500) 
             handle(conn, [c.id for c in changes])
             save_cursor(conn, name, changes[-1].cursor)
     return len(changes)
+
+
+def follow_pending(conn: Connection, name: str, handle: Handler, batch: int = 500) -> int:
+    """Handle every change waiting now for follower ``name``, batch by batch; how many."""
+    total = 0
+    while done := follow_once(conn, name, handle, batch):
+        total += done
+    return total
 
 
 async def follow_forever(
