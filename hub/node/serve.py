@@ -32,6 +32,7 @@ from feedgen.feed import FeedGenerator
 
 from adapters.push import PushSource, spool
 from hub import records
+from hub.conditional import not_modified
 from hub.errors import HubError, Problem
 from hub.federation import KINDS, Node
 from hub.node import held, inbox, outbox
@@ -167,7 +168,7 @@ async def _inbox(
     modified = received_at.replace(microsecond=0) if received_at else None  # HTTP: seconds
     if modified is not None:
         headers["Last-Modified"] = _http_date(modified)
-    if _not_modified(request, etag, modified):
+    if not_modified(request, etag, modified):
         return web.Response(status=304, headers=headers)
     items = await view.read(inbox.latest, limit, kind)
     body = render(view.node, items, str(request.url), received_at or EPOCH)
@@ -315,14 +316,6 @@ def _limit(request: web.Request) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
         raise ParameterError("limit", f"{text!r} is not a number from 1 to {MAX_LIMIT}")
     return int(text)
-
-
-def _not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:
-    """RFC 9110: If-None-Match decides when present (weak comparison), else If-Modified-Since."""
-    if request.if_none_match is not None:
-        return any(tag.value in (etag, "*") for tag in request.if_none_match)
-    since = request.if_modified_since
-    return since is not None and last_modified is not None and last_modified <= since
 
 
 @web.middleware

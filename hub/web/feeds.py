@@ -26,12 +26,13 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from hub.conditional import not_modified
 from hub.federation import Node
 from hub.records.model import KINDS, LANGUAGES
 from hub.records.schema import topic_classes
@@ -209,29 +210,11 @@ def respond(request: web.Request, document: Document) -> web.Response:
         "Last-Modified": document.http_date,
         "Cache-Control": document.cache_control,
     }
-    if not_modified(request, document):
+    if not_modified(request, document.etag.strip('"'), document.last_modified):
         return web.Response(status=304, headers=headers)
     return web.Response(
         body=document.body, headers=headers, content_type=document.media_type, charset="utf-8"
     )
-
-
-def not_modified(request: web.Request, document: Document) -> bool:
-    """RFC 9110 §13.1: If-None-Match (weak comparison) wins over If-Modified-Since."""
-    match = request.headers.get("If-None-Match")
-    if match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in match.split(",")}
-        return "*" in tags or document.etag in tags
-    since = request.headers.get("If-Modified-Since")
-    if since is None:
-        return False
-    try:
-        when = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
-    if when.tzinfo is None:
-        return False
-    return document.last_modified.replace(microsecond=0) <= when
 
 
 # ---- the address ------------------------------------------------------------------------
