@@ -7,7 +7,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from hub.cli.common import EXIT_INVALID, EXIT_OK, config_flag
+from hub.cli.common import EXIT_INVALID, EXIT_OK, checked_port, config_flag, listen_flags
 from hub.cli.validate import check_file, record_files
 from hub.demo import bus_description, running_demo
 from hub.federation import Federation, load_federation
@@ -43,12 +43,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="the notice the central portal pushes down (default: examples/push/emergency-cn.xml)",
     )
-    parser.add_argument(
-        "--port", type=int, default=8080, help="HTTP port of the portal (default 8080; 0: any)"
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-    )
+    listen_flags(parser, port=8080, serves="the portal")
     parser.add_argument(
         "--once", action="store_true", help="run the federation once and exit, serving nothing"
     )
@@ -56,6 +51,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    checked_port(args.port)
     federation = load_federation(settings.config)
     _heading(f"Federation map {settings.config}: {len(federation.nodes)} nodes")
     print(federation.render_tree())

@@ -14,7 +14,7 @@ from hub.bus import AmqpBus
 from hub.bus.credentials import node_broker_url
 from hub.bus.message import Bus
 from hub.bus.topology import node_queues, up_queue
-from hub.cli.common import EXIT_OK, UsageError, config_flag
+from hub.cli.common import EXIT_OK, UsageError, checked_port, config_flag, listen_flags
 from hub.federation import Federation, Node, load_federation
 from hub.hub_runner import (
     HubOptions,
@@ -86,12 +86,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="on SIGTERM, how long to finish the batches in hand (default 10)",
     )
-    run_parser.add_argument(
-        "--port", type=int, default=8080, help="HTTP port of the portal (default 8080; 0: any)"
-    )
-    run_parser.add_argument(
-        "--host", default="127.0.0.1", help="address the portal listens on (default 127.0.0.1)"
-    )
+    listen_flags(run_parser, port=8080, serves="the portal")
     run_parser.add_argument(
         "--base-url",
         default="",
@@ -123,7 +118,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
     if args.base_url and not args.base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url {args.base_url!r} must start with http:// or https://")
-    web = PortalOptions(host=args.host, port=args.port, base_url=args.base_url)
+    web = PortalOptions(host=args.host, port=checked_port(args.port), base_url=args.base_url)
     broker = node_broker_url(settings.broker_url, node, os.environ, user_prefix=args.user_prefix)
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
     checker = Checker(federation, node.id, args.user_prefix, limits)

@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 
 from hub.bus import AmqpBus
 from hub.bus.credentials import node_broker_url
-from hub.cli.common import EXIT_OK, UsageError, config_flag
+from hub.cli.common import EXIT_OK, UsageError, checked_port, config_flag, listen_flags
 from hub.federation import Federation, Node, load_federation
 from hub.node.runner import (
-    DEFAULT_HOST,
     DEFAULT_PORT,
     run_node,
     state_path,
@@ -40,19 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "Stops gracefully on SIGTERM or Ctrl-C.",
     )
     run_parser.add_argument("--node", required=True, metavar="ID", help="the node to run")
-    run_parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        metavar="N",
-        help=f"local HTTP port for the feeds (default {DEFAULT_PORT}; 0: any free port)",
-    )
-    run_parser.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        metavar="ADDR",
-        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)",
-    )
+    listen_flags(run_parser, port=DEFAULT_PORT, serves="the local feeds")
     run_parser.add_argument(
         "--webhook", metavar="URL", help="also POST each newly received record's XML to this URL"
     )
@@ -67,8 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
+    checked_port(args.port)
     if args.webhook and urlsplit(args.webhook).scheme not in ("http", "https"):
         raise UsageError(f"--webhook must be an http:// or https:// URL, not {args.webhook!r}")
     federation = load_federation(settings.config)
