@@ -81,13 +81,20 @@ class Part:
     """One record of a batch, judged on its own: its record, or its problems.
 
     ``data`` is the record as a standalone document, so that a part refused
-    on its own can be kept (dead-lettered) and retried without the others.
+    on its own can be kept (dead-lettered) and retried without the others. It is
+    written out only when asked for: the parts of a good batch never need it.
     """
 
     index: int  # 1-based position in the batch
-    data: bytes
+    source: bytes | etree._Element  # the document, or the element of the batch
     record: Record | None
     problems: tuple[Problem, ...] = ()
+
+    @property
+    def data(self) -> bytes:
+        if isinstance(self.source, bytes):
+            return self.source
+        return etree.tostring(self.source)
 
 
 def parse_parts(
@@ -113,27 +120,30 @@ def parse_parts(
     parts = []
     for index, element in enumerate(root, start=1):
         label = f"{where} record[{index}]"
-        alone = etree.tostring(element)
         if element.tag != _RECORD:
             message = f"{element.tag!r} where a record was expected"
             problem = Problem(label, element.sourceline, "records", message, "<record>")
-            parts.append(Part(index, alone, None, (problem,)))
+            parts.append(Part(index, element, None, (problem,)))
         elif whole:
-            parts.append(_judged(index, alone, element, label, limits))
+            parts.append(_judged(index, element, element, label, limits))
         else:
             single = etree.ElementTree(copy.deepcopy(element))
-            parts.append(_part(index, alone, single, label, limits))
+            parts.append(_part(index, element, single, label, limits))
     return parts
 
 
-def _part(index: int, data: bytes, tree: etree._ElementTree, where: str, limits: Limits) -> Part:
+def _part(
+    index: int, data: bytes | etree._Element, tree: etree._ElementTree, where: str, limits: Limits
+) -> Part:
     problems = record_schema().problems(tree, where)
     if problems:
         return Part(index, data, None, tuple(problems))
     return _judged(index, data, tree.getroot(), where, limits)
 
 
-def _judged(index: int, data: bytes, element: etree._Element, where: str, limits: Limits) -> Part:
+def _judged(
+    index: int, data: bytes | etree._Element, element: etree._Element, where: str, limits: Limits
+) -> Part:
     try:
         return Part(index, data, _record(element, where, limits))
     except RecordInvalid as exc:
