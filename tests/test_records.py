@@ -374,3 +374,21 @@ def test_body_with_prefixes_declared_above_it_stays_self_contained() -> None:
         '<h:p xmlns:h="http://www.w3.org/1999/xhtml">'
     )
     assert records.parse(record.to_xml()) == record
+
+
+def test_dates_the_schema_takes_but_python_cannot_hold_are_problems_every_time() -> None:
+    """Origins, disclosures and statuses are built once per distinct value and shared;
+    a value that fails is reported for each record that holds it, with its line."""
+    withdrawn = edit(
+        "<status>active</status>",
+        '<status reason="内容有误" at="2019-01-04T24:00:00+08:00">withdrawn</status>',
+    )
+    for _ in range(2):
+        assert only_problem(withdrawn).startswith("record.xml:27: status/@at: not a real date")
+
+
+def test_token_values_are_collapsed_whatever_is_shared() -> None:
+    spaced = records.parse(edit('mode="proactive"', 'mode="  proactive "'))
+    plain = records.parse(DOCUMENT)
+    assert spaced.disclosure == plain.disclosure
+    assert spaced.disclosure is not None and spaced.disclosure.mode == "proactive"

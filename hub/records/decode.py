@@ -8,6 +8,7 @@ reported as a ``Problem`` like every other error.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -31,20 +32,10 @@ from hub.records.model import (
 
 _P = f"{{{NS}}}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-
-
-Reader = Callable[[etree._Element, dict[str, Any], str], None]
-
-# Elements whose value is their text as written, and the model field for each.
-_TEXT_FIELDS = {
-    "id": "id",
-    "indexNumber": "index_number",
-    "title": "title",
-    "docNumber": "doc_number",
-    "genre": "genre",
-    "summary": "summary",
-}
 _P_LENGTH = len(_P)
+
+
+Reader = Callable[[etree._Element, str], Any]  # (element, where) -> the field's value
 
 
 def record_from_element(root: etree._Element, where: str) -> Record:
@@ -53,19 +44,14 @@ def record_from_element(root: etree._Element, where: str) -> Record:
     values: dict[str, Any] = {"kind": _token(root.get("kind")), "lang": root.get(_XML_LANG)}
     extensions = []
     for element in root:
-        tag = element.tag
-        if tag.__class__ is not str:  # a comment or processing instruction
+        spec = _FIELDS.get(element.tag)
+        if spec is None:
+            if element.tag.__class__ is str:  # not a comment or processing instruction
+                extensions.append(_c14n(element))  # the schema let it in: another namespace
             continue
-        if tag[:_P_LENGTH] != _P:
-            extensions.append(_c14n(element))
-            continue
-        name = tag[_P_LENGTH:]
+        name, field, read = spec
         lines[name] = element.sourceline
-        field = _TEXT_FIELDS.get(name)
-        if field is not None:
-            values[field] = element.text
-        else:
-            _READERS[name](element, values, where)
+        values[field] = element.text if read is None else read(element, where)
     values["extensions"] = tuple(extensions)
     values["lines"] = lines
     return _new_record(values)
@@ -118,10 +104,6 @@ def _c14n(element: etree._Element) -> str:
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False).decode()
 
 
-def _texts(element: etree._Element) -> tuple[str, ...]:
-    return tuple(child.text or "" for child in element if isinstance(child.tag, str))
-
-
 def _token(value: str | None) -> str:
     """xs:token values compare after whitespace collapsing; keep them collapsed."""
     return " ".join((value or "").split())
@@ -131,57 +113,75 @@ def _maybe_token(value: str | None) -> str | None:
     return None if value is None else _token(value)
 
 
-def _validity(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["validity"] = _maybe_token(element.text)
+def _maybe_token_text(element: etree._Element, where: str) -> str | None:
+    return _maybe_token(element.text)
 
 
-def _urgency(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["urgency"] = _maybe_token(element.text)
+def _revision(element: etree._Element, where: str) -> int:
+    return int(element.text or "0")
 
 
-def _revision(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["revision"] = int(element.text or "0")
+# Origins, topics, disclosures and statuses repeat from record to record (one origin
+# per site, a few dozen topics), and they are immutable: each distinct one is built
+# once and shared, which spares the construction and the memory.
+_SHARED = functools.lru_cache(maxsize=4096)
 
 
-def _origin(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["origin"] = Origin(element.get("node"), element.get("site"))
+def _origin(element: etree._Element, where: str) -> Origin:
+    return _shared_origin(element.get("node"), element.get("site"))
 
 
-def _issuers(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["issuers"] = _texts(element)
+@_SHARED
+def _shared_origin(node: str, site: str) -> Origin:
+    return Origin(node, site)
 
 
-def _topic(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["topic"] = Topic(element.get("class"), element.get("sub"))
+def _topic(element: etree._Element, where: str) -> Topic:
+    return _shared_topic(element.get("class"), element.get("sub"))
 
 
-def _keywords(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["keywords"] = _texts(element)
+@_SHARED
+def _shared_topic(top: str, sub: str | None) -> Topic:
+    return Topic(top, sub)
 
 
-def _created(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["created"] = _date(element.text, element, "created", where)
+def _texts(element: etree._Element, where: str) -> tuple[str, ...]:
+    return tuple([child.text or "" for child in element if child.tag.__class__ is str])
 
 
-def _published(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["published"] = _datetime(element.text, element, "published", where)
+def _created(element: etree._Element, where: str) -> date:
+    return _date(element.text, element, "created", where)
 
 
-def _updated(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["updated"] = _datetime(element.text, element, "updated", where)
+def _published(element: etree._Element, where: str) -> datetime:
+    return _datetime(element.text, element, "published", where)
 
 
-def _disclosure(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    until = element.get("until")
-    values["disclosure"] = Disclosure(
-        _token(element.get("mode")),
-        _maybe_token(element.get("audience")),
-        _maybe_token(element.get("duration")),
-        _date(until, element, "disclosure/@until", where) if until else None,
+def _updated(element: etree._Element, where: str) -> datetime:
+    return _datetime(element.text, element, "updated", where)
+
+
+def _disclosure(element: etree._Element, where: str) -> Disclosure:
+    get = element.get
+    try:
+        return _shared_disclosure(get("mode"), get("audience"), get("duration"), get("until"))
+    except ValueError as exc:
+        raise _not_real("disclosure/@until", element, exc, where) from None
+
+
+@_SHARED
+def _shared_disclosure(
+    mode: str, audience: str | None, duration: str | None, until: str | None
+) -> Disclosure:
+    return Disclosure(
+        _token(mode),
+        _maybe_token(audience),
+        _maybe_token(duration),
+        date.fromisoformat(until.strip()) if until else None,
     )
 
 
-def _body(element: etree._Element, values: dict[str, Any], where: str) -> None:
+def _body(element: etree._Element, where: str) -> str:
     # The whitespace between a body's block elements means nothing (the content is
     # element-only): drop it, then serialise the body once and keep what is inside.
     element.text = None
@@ -189,19 +189,18 @@ def _body(element: etree._Element, values: dict[str, Any], where: str) -> None:
         child.tail = None
     text = etree.tostring(element, encoding="unicode")
     start = text.index(">") + 1
-    if "xmlns:" in text[:start]:
+    if text.find("xmlns:", 0, start) != -1:
         # A prefix declared above the body: serialise each child on its own so
         # that every one carries the declarations it uses.
-        values["body"] = "".join(_c14n(child) for child in element)
-    else:
-        values["body"] = text[start : text.rindex("</")]
+        return "".join(_c14n(child) for child in element)
+    return text[start : text.rindex("</")]
 
 
-def _link(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["link"] = _token(element.get("href"))
+def _link(element: etree._Element, where: str) -> str:
+    return _token(element.get("href"))
 
 
-def _attachments(element: etree._Element, values: dict[str, Any], where: str) -> None:
+def _attachments(element: etree._Element, where: str) -> tuple[Attachment, ...]:
     items = []
     for child in element.iterchildren(f"{_P}attachment"):
         size = child.get("size")
@@ -214,31 +213,36 @@ def _attachments(element: etree._Element, values: dict[str, Any], where: str) ->
                 child.get("sha256"),
             )
         )
-    values["attachments"] = tuple(items)
+    return tuple(items)
 
 
-def _relations(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    values["relations"] = tuple(
-        Relation(_token(child.get("type")), child.get("ref"), child.get("docNumber"))
-        for child in element.iterchildren(f"{_P}relation")
+def _relations(element: etree._Element, where: str) -> tuple[Relation, ...]:
+    return tuple(
+        [
+            Relation(_token(child.get("type")), child.get("ref"), child.get("docNumber"))
+            for child in element.iterchildren(f"{_P}relation")
+        ]
     )
 
 
-def _status(element: etree._Element, values: dict[str, Any], where: str) -> None:
-    at = element.get("at")
-    values["status"] = Status(
-        _token(element.text),
-        element.get("reason"),
-        _datetime(at, element, "status/@at", where) if at else None,
-    )
+def _status(element: etree._Element, where: str) -> Status:
+    try:
+        return _shared_status(element.text, element.get("reason"), element.get("at"))
+    except ValueError as exc:
+        raise _not_real("status/@at", element, exc, where) from None
 
 
-def _service(element: etree._Element, values: dict[str, Any], where: str) -> None:
+@_SHARED
+def _shared_status(value: str | None, reason: str | None, at: str | None) -> Status:
+    return Status(_token(value), reason, datetime.fromisoformat(at.strip()) if at else None)
+
+
+def _service(element: etree._Element, where: str) -> Service:
     fields: dict[str, Any] = {}
     for child in element:
         name = child.tag[_P_LENGTH:]
         if name == "materials":
-            fields["materials"] = _texts(child)
+            fields["materials"] = _texts(child, where)
         elif name == "forms":
             fields["forms"] = tuple(
                 Form(_token(form.get("href")), form.text or "") for form in child
@@ -248,14 +252,14 @@ def _service(element: etree._Element, values: dict[str, Any], where: str) -> Non
         else:
             fields[name] = child.text
     licensing = element.get("licensing")
-    values["service"] = Service(
+    return Service(
         **fields,
         online=_maybe_token(element.get("online")),
         licensing=None if licensing is None else licensing.strip() in ("true", "1"),
     )
 
 
-def _interaction(element: etree._Element, values: dict[str, Any], where: str) -> None:
+def _interaction(element: etree._Element, where: str) -> Interaction:
     fields: dict[str, Any] = {}
     for child in element:
         name = child.tag[_P_LENGTH:]
@@ -265,26 +269,35 @@ def _interaction(element: etree._Element, values: dict[str, Any], where: str) ->
             fields["answered_by"] = child.text
         else:
             fields[name] = child.text
-    values["interaction"] = Interaction(_token(element.get("channel")), **fields)
+    return Interaction(_token(element.get("channel")), **fields)
 
 
-_READERS: dict[str, Reader] = {
-    "revision": _revision,
-    "origin": _origin,
-    "issuers": _issuers,
-    "topic": _topic,
-    "keywords": _keywords,
-    "created": _created,
-    "published": _published,
-    "updated": _updated,
-    "validity": _validity,
-    "disclosure": _disclosure,
-    "body": _body,
-    "link": _link,
-    "attachments": _attachments,
-    "relations": _relations,
-    "urgency": _urgency,
-    "status": _status,
-    "service": _service,
-    "interaction": _interaction,
-}
+# Each element of the record namespace: (its name, the model field, how to read it).
+# ``None`` reads the element's text as written.
+_READERS: tuple[tuple[str, str, Reader | None], ...] = (
+    ("id", "id", None),
+    ("revision", "revision", _revision),
+    ("origin", "origin", _origin),
+    ("indexNumber", "index_number", None),
+    ("title", "title", None),
+    ("issuers", "issuers", _texts),
+    ("docNumber", "doc_number", None),
+    ("topic", "topic", _topic),
+    ("genre", "genre", None),
+    ("keywords", "keywords", _texts),
+    ("created", "created", _created),
+    ("published", "published", _published),
+    ("updated", "updated", _updated),
+    ("validity", "validity", _maybe_token_text),
+    ("disclosure", "disclosure", _disclosure),
+    ("summary", "summary", None),
+    ("body", "body", _body),
+    ("link", "link", _link),
+    ("attachments", "attachments", _attachments),
+    ("relations", "relations", _relations),
+    ("urgency", "urgency", _maybe_token_text),
+    ("status", "status", _status),
+    ("service", "service", _service),
+    ("interaction", "interaction", _interaction),
+)
+_FIELDS = {f"{_P}{name}": (name, field, read) for name, field, read in _READERS}
