@@ -35,6 +35,7 @@ import postgres_fixtures
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl, url_for
+from samples import news
 from services import reachable, require_service
 from tcp_proxy import TcpProxy
 
@@ -71,25 +72,14 @@ credentials = { broker_password = { env = "GOVHUB_NODE_MOF_PASSWORD" } }
 """
 BROKER_MAP = parse_federation(MAP_TEXT + MOF, "nodes.toml + mof")  # the broker's map: one more
 EXAMPLES = ROOT / "examples" / "records"
-NEWS = (EXAMPLES / "news.xml").read_bytes()  # a record of node mee (under cn: only cn.up)
 ROOT_QUEUE = up_queue("cn")
 T = TypeVar("T")
 
 
-def news(index: int, revision: int = 1, node: str = "mee") -> bytes:
-    """A distinct valid news record of ``node``: its own id, revision and title."""
-    site = BROKER_MAP.node(node).site_code
-    return (
-        NEWS.replace(b"urn:govhub:mee:t20220417_974894", f"urn:govhub:{node}:n-{index}".encode())
-        .replace(b"<revision>1</revision>", f"<revision>{revision}</revision>".encode())
-        .replace(b'node="mee" site="bm17000001"', f'node="{node}" site="{site}"'.encode())
-        .replace("一周要闻（".encode(), f"一周要闻 {index} 第{revision}版（".encode())
-    )
-
-
 def news_message(index: int, revision: int = 1, node: str = "mee") -> Message:
     key = f"up.{BROKER_MAP.node(node).path}._.news"
-    return Message("up", key, news(index, revision, node), message_id=f"{node}-{index}@{revision}")
+    body = news(index, revision, node, BROKER_MAP.node(node).site_code)
+    return Message("up", key, body, message_id=f"{node}-{index}@{revision}")
 
 
 def news_ids(count: int) -> set[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import postgres_fixtures
 import pytest
+from samples import news
 
 from hub.bus import MemoryBus, Message, up_key
 from hub.bus.errors import ConsumeError
@@ -33,7 +34,6 @@ pg_conn = postgres_fixtures.pg_conn
 ROOT = Path(__file__).parent.parent
 MAP_TEXT = (ROOT / "nodes.toml").read_text(encoding="utf-8")
 FEDERATION = load_federation(ROOT / "nodes.toml")
-NEWS = (ROOT / "examples" / "records" / "news.xml").read_bytes()  # a record of node mee
 MOF = """
 [[node]]
 id = "mof"
@@ -43,16 +43,6 @@ parent = "cn"
 site_code = "bm14000001"
 domain = "www.mof.gov.cn"
 """  # a node the broker may know before the hub's map does
-
-
-def news(index: int, revision: int = 1, node: str = "mee", site: str = "bm17000001") -> bytes:
-    """A distinct valid news record of ``node``: its own id, revision and title."""
-    return (
-        NEWS.replace(b"urn:govhub:mee:t20220417_974894", f"urn:govhub:{node}:n-{index}".encode())
-        .replace(b"<revision>1</revision>", f"<revision>{revision}</revision>".encode())
-        .replace(b'node="mee" site="bm17000001"', f'node="{node}" site="{site}"'.encode())
-        .replace("一周要闻（".encode(), f"一周要闻 {index} 第{revision}版（".encode())
-    )
 
 
 def news_message(index: int, revision: int = 1, node: str = "mee") -> Message:

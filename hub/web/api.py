@@ -25,6 +25,7 @@ from hub.federation import Federation, Node
 from hub.records import KINDS, LANGUAGES, Record, parse
 from hub.records.schema import topic_classes
 from hub.store import queries
+from hub.store.search import SearchHit
 from hub.web import errors
 from hub.web.context import PORTAL, Portal
 from hub.web.openapi import (
@@ -236,9 +237,10 @@ def _wants_xml(request: web.Request, fmt: str | None) -> bool:
     return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
 
 
-def summary_json(row: queries.RecordSummary, base: str) -> dict[str, Any]:
-    data: dict[str, Any] = dataclass_json(row, frozenset())
-    data["url"] = f"{base}/api/records/{row.id}"
+def listed_json(item: queries.RecordSummary | SearchHit, base: str) -> dict[str, Any]:
+    """A record as a list (of records, of search hits) shows it, with its API address."""
+    data: dict[str, Any] = dataclass_json(item, frozenset())
+    data["url"] = f"{base}/api/records/{item.id}"
     return data
 
 
@@ -265,7 +267,7 @@ async def get_records(request: web.Request, values: dict[str, Any]) -> web.Strea
     rows = rows[:limit]
     return json_response(
         {
-            "records": [summary_json(r, portal.base_url) for r in rows],
+            "records": [listed_json(r, portal.base_url) for r in rows],
             "next": next_link(request, rows[-1].cursor if more else None),
         },
         max_age=30,

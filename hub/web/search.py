@@ -30,11 +30,12 @@ from hub.web.api import (
     date_range,
     json_response,
     known_node,
+    listed_json,
     next_link,
     parse_limit,
 )
 from hub.web.context import PORTAL
-from hub.web.openapi import Operation, Param, Schema, add_operations, dataclass_json
+from hub.web.openapi import Operation, Param, Schema, add_operations
 
 __all__ = ["SearchHit", "SearchQuery", "SearchQueryError", "SearchResult", "search", "setup"]
 
@@ -49,12 +50,6 @@ def _query_text(text: str) -> str:
 def _cursor(text: str) -> str:
     SearchQuery("x", cursor=text)
     return text
-
-
-def hit_json(hit: SearchHit, base: str) -> dict[str, Any]:
-    data: dict[str, Any] = dataclass_json(hit, frozenset())
-    data["url"] = f"{base}/api/records/{hit.id}"
-    return data
 
 
 async def get_search(request: web.Request, values: dict[str, Any]) -> web.StreamResponse:
@@ -83,7 +78,7 @@ async def get_search(request: web.Request, values: dict[str, Any]) -> web.Stream
         {
             "query": values["q"],
             "parts": result.parts,
-            "hits": [hit_json(hit, portal.base_url) for hit in result.hits],
+            "hits": [listed_json(hit, portal.base_url) for hit in result.hits],
             "next": next_link(request, result.next_cursor),
         },
         max_age=30,
