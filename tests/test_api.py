@@ -24,7 +24,7 @@ from test_search import CORPUS, DAY0, FEDERATION, follow, make_record, store
 
 from hub.records import Status, parse
 from hub.store.connection import Connection
-from hub.web import api, openapi
+from hub.web import api, api_params, openapi
 from hub.web import search as web_search
 from hub.web.context import PORTAL, Portal
 
@@ -403,8 +403,8 @@ def test_search_endpoint(loaded: str) -> None:
 
 
 def test_when_helpers() -> None:
-    start = api.parse_when("2024-01-01")
-    assert start == datetime(2024, 1, 1, tzinfo=api.CHINA)
-    assert api.until_of("2024-01-01", start) - start == timedelta(days=1)
+    start = api_params.parse_when("2024-01-01")
+    assert start == datetime(2024, 1, 1, tzinfo=api_params.CHINA)
+    assert api_params.until_of("2024-01-01", start) - start == timedelta(days=1)
     with pytest.raises(ValueError, match="offset"):
-        api.parse_when("2024-01-01T08:00:00")
+        api_params.parse_when("2024-01-01T08:00:00")

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from hub.store.search import SearchHit, SearchQuery, SearchQueryError, SearchResult, search
 from hub.web import errors
-from hub.web.api import (
+from hub.web.api import listed_json
+from hub.web.api_params import (
     FROM,
     KIND,
     LANG,
@@ -30,7 +31,6 @@ from hub.web.api import (
     date_range,
     json_response,
     known_node,
-    listed_json,
     next_link,
     parse_limit,
 )
