@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from aiohttp import web
-from feedgen.feed import FeedGenerator
 
 from adapters.push import PushSource, spool
 from hub import records
@@ -37,6 +36,7 @@ from hub.errors import HubError, Problem
 from hub.federation import KINDS, Node
 from hub.node import held, inbox, outbox
 from hub.node.inbox import Item, Tally
+from hub.node.inbox_render import atom_bytes, json_bytes, rss_bytes
 from hub.node.state import transaction
 from hub.node.webhook import Webhook
 from hub.records.rules import origin_problems
@@ -140,15 +140,15 @@ async def listen(app: web.Application, host: str, port: int, *, shutdown: float 
 
 
 async def _atom(request: web.Request) -> web.StreamResponse:
-    return await _inbox(request, "atom", "application/atom+xml", _atom_bytes)
+    return await _inbox(request, "atom", "application/atom+xml", atom_bytes)
 
 
 async def _rss(request: web.Request) -> web.StreamResponse:
-    return await _inbox(request, "rss", "application/rss+xml", _rss_bytes)
+    return await _inbox(request, "rss", "application/rss+xml", rss_bytes)
 
 
 async def _json(request: web.Request) -> web.StreamResponse:
-    return await _inbox(request, "json", "application/json", _json_bytes)
+    return await _inbox(request, "json", "application/json", json_bytes)
 
 
 Render = Callable[[Node, list[Item], str, datetime], bytes]
@@ -360,86 +360,6 @@ def _error(
 def _json_response(body: object, *, status: int = 200, headers: Any = None) -> web.Response:
     text = json.dumps(body, ensure_ascii=False, indent=2)
     return web.Response(text=text, status=status, content_type="application/json", headers=headers)
-
-
-# -- Renderings -------------------------------------------------------------------------------
-
-
-def _atom_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
-    return bytes(_feed(node, items, url, updated).atom_str(pretty=True))
-
-
-def _rss_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
-    return bytes(_feed(node, items, url, updated).rss_str(pretty=True))
-
-
-def _feed(node: Node, items: list[Item], url: str, updated: datetime) -> FeedGenerator:
-    feed = FeedGenerator()
-    feed.load_extension("dc")
-    feed.id(f"urn:govhub:inbox:{node.id}")
-    feed.title(f"{node.name}：上级推送与订阅")
-    feed.subtitle(f"Records pushed to and subscribed by node {node.id} ({node.path}), newest first")
-    feed.author({"name": node.name})
-    feed.link(href=url, rel="self")
-    feed.link(href=f"https://{node.domain}/", rel="alternate")  # the last link is RSS's <link>
-    feed.generator("govhub")
-    feed.updated(updated)
-    feed.lastBuildDate(updated)
-    for item in reversed(items):  # feedgen puts each new entry first: newest ends on top
-        entry = feed.add_entry()
-        entry.id(item.record_id)
-        entry.guid(item.record_id, permalink=False)
-        entry.title(f"【已撤回】{item.title}" if item.withdrawn else item.title)
-        entry.link(href=item.link or item.record_id)
-        entry.published(item.published)
-        entry.updated(max(item.changed, item.received_at))  # a new revision shows as a change
-        entry.summary(_summary(item))
-        entry.author([{"name": issuer} for issuer in item.issuers])
-        entry.dc.dc_creator(list(item.issuers))
-        entry.category({"term": item.kind})
-        if item.topic:
-            entry.category({"term": item.topic})
-    return feed
-
-
-def _summary(item: Item) -> str:
-    if item.withdrawn:
-        return f"已撤回：{item.withdrawn_reason}" if item.withdrawn_reason else "已撤回"
-    return item.summary or item.title
-
-
-def _json_bytes(node: Node, items: list[Item], url: str, updated: datetime) -> bytes:
-    body = {
-        "node": node.id,
-        "path": node.path,
-        "updated": updated.isoformat(),
-        "count": len(items),
-        "records": [_record_json(item) for item in items],
-    }
-    return json.dumps(body, ensure_ascii=False, indent=2).encode()
-
-
-def _record_json(item: Item) -> dict[str, object]:
-    return {
-        "id": item.record_id,
-        "revision": item.revision,
-        "kind": item.kind,
-        "topic": item.topic,
-        "title": item.title,
-        "link": item.link,
-        "issuers": list(item.issuers),
-        "published": item.published.isoformat(),
-        "updated": _iso(item.updated),
-        "summary": item.summary,
-        "withdrawn": item.withdrawn,
-        "withdrawn_reason": item.withdrawn_reason,
-        "origin": item.origin,
-        "from_path": item.from_path,
-        "via": item.via,
-        "routing_key": item.routing_key,
-        "received_at": item.received_at.isoformat(),
-        "xml": item.body.decode(),
-    }
 
 
 def _iso(when: datetime | None) -> str | None:
