@@ -40,19 +40,9 @@ from adapters.chinese_values import (
 )
 from adapters.contract import Context, Failure, Item
 from adapters.http import FetchError, HttpClient, Response, RetryLater
-from adapters.page_fields import (
-    ARTICLE_PATH,
-    MAX_PAGE_BYTES,
-    PageFields,
-    Selector,
-    compile_selector,
-    detail_links,
-    inner_html,
-    next_page,
-    read_html,
-    recognise,
-    without_label,
-)
+from adapters.page_fields import PageFields, inner_html, recognise, without_label
+from adapters.page_html import MAX_PAGE_BYTES, Selector, compile_selector, read_html
+from adapters.page_links import ARTICLE_PATH, detail_links, next_page
 from adapters.sanitize import sanitize_html
 from hub import records
 from hub.codes import INDEX_NUMBER_EXPECTED, index_number_problem

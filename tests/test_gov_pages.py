@@ -17,7 +17,9 @@ from lxml import etree
 
 from adapters.contract import Context, Item
 from adapters.page import Page, PageAdapter, PageSettings
-from adapters.page_fields import detail_links, next_page, read_html, recognise
+from adapters.page_fields import recognise
+from adapters.page_html import read_html
+from adapters.page_links import detail_links, next_page
 from hub import records
 from hub.federation.model import Node
 from hub.records import XHTML_NS, Record, Topic

@@ -29,8 +29,9 @@ from hub.federation import Node, Source, load_federation
 from hub.node import outbox
 from hub.node.harvest import Harvester
 from hub.node.harvest_http import HarvestHttp
+from hub.node.harvest_pickle import dumps
 from hub.node.harvest_tally import Tally
-from hub.node.harvest_workers import POOL_FROM, dumps
+from hub.node.harvest_workers import POOL_FROM
 from hub.node.pipeline import Outcome, Pipeline, check_document
 from hub.node.source_plan import Planned, plan_sources
 from hub.node.sources_state import DurableValidators

@@ -30,8 +30,8 @@ from hub import records
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.cli.sources import TerminalProgress, source_of
 from hub.federation import Node, Source, load_federation
+from hub.node.harvest_convert import describe_error
 from hub.node.harvest_tally import Tally
-from hub.node.harvest_workers import describe_error
 from hub.node.source_plan import plan_sources
 from hub.records import NS, Record, RecordInvalid
 from hub.records.safe_xml import Limits

@@ -38,10 +38,11 @@ from adapters.http import HttpClient, RetryLater, Validators
 from hub.errors import ConfigInvalid, HubError, Problem
 from hub.federation import Node
 from hub.node.harvest_batch import BATCH, Batch, Finish, describe_problems, write_batch
+from hub.node.harvest_convert import Converted, describe_error
 from hub.node.harvest_http import WATCH, Watch
 from hub.node.harvest_loop import CONCURRENCY, IDLE, run_on_schedule
 from hub.node.harvest_tally import Progress, Tally
-from hub.node.harvest_workers import AdapterSpec, Converted, ConvertPool, describe_error
+from hub.node.harvest_workers import AdapterSpec, ConvertPool
 from hub.node.outbox import now
 from hub.node.pipeline import Outcome, Pipeline
 from hub.node.schedule import after_failure, after_success

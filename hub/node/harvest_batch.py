@@ -2,7 +2,7 @@
 
 A ``Batch`` holds what ``fetch`` yielded since the last one was sent and the
 cursor after it; it is sent when it holds ``BATCH`` items or is
-``BATCH_SECONDS`` old. Once converted (``hub.node.harvest_workers``),
+``BATCH_SECONDS`` old. Once converted (``hub.node.harvest_convert``),
 ``write_batch`` sets each record's revision by content and writes the batch
 through ``Pipeline.accept_checked``, moving the source's cursor and counts in
 the same transaction.
@@ -25,7 +25,7 @@ from adapters.contract import Failure, Item
 from hub import records
 from hub.federation import Node
 from hub.node import outbox
-from hub.node.harvest_workers import Converted, describe_error
+from hub.node.harvest_convert import Converted, describe_error
 from hub.node.outbox import now
 from hub.node.pipeline import Accepted, Checked, Outcome, Pipeline, check_record
 from hub.node.sources_state import ItemProblem, save_progress

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from hub.node.harvest_convert import describe_error
 from hub.node.harvest_tally import Tally
-from hub.node.harvest_workers import describe_error
 from hub.node.outbox import now
 from hub.node.source_plan import Planned
 from hub.node.sources_state import SourceState, all_states, source_state

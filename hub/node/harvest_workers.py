@@ -13,14 +13,15 @@ confidentiality review. ``ConvertPool`` runs that work in worker processes::
 The main process keeps everything with state: HTTP (one client, its
 validators), the schedule, revisions (the state file) and every write (one
 writer). Items go in batches, one task per batch of one source: items of one
-feed share the parsed feed, which pickling a list writes once, not once an item.
+feed share the parsed feed, which pickling a list writes once, not once an item
+(batches and results go pickled by ``hub.node.harvest_pickle``).
 
 A worker builds each source's adapter once, from picklable parts (``AdapterSpec``:
 the class, its settings, the source's name, root and extras) with ``http=None``:
 ``convert`` reads only its item. The node and the node's ``Reviewer`` are
-shipped once, when the worker starts. ``convert_items`` is the same work done in
-the main process: for batches too small to be worth the trip, with the pool
-turned off, and for a batch whose worker died twice.
+shipped once, when the worker starts. ``convert_items`` (``hub.node.harvest_convert``)
+is the same work done in the main process: for batches too small to be worth the
+trip, with the pool turned off, and for a batch whose worker died twice.
 
 A worker that dies (a crash in a C library, a kill) breaks the whole pool: its
 batches come back with ``BrokenProcessPool``, the pool is built again and each
@@ -33,10 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import copyreg
-import dataclasses
 import hashlib
-import io
 import logging
 import multiprocessing
 import os
@@ -46,14 +44,12 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from adapters.contract import Context, Item
-from hub.errors import HubError, InputError
 from hub.federation import Node
-from hub.node.pipeline import Checked, check_record
-from hub.records import Record
+from hub.node.harvest_convert import Converted, convert_items, describe_error
+from hub.node.harvest_pickle import dumps
 from hub.records.safe_xml import Limits
 from hub.records.schema import record_schema
 from hub.review import Reviewer
@@ -84,140 +80,6 @@ class AdapterSpec:
 
     def build(self, node: Node) -> Any:
         return self.adapter(self.settings, Context(node, self.source, None, self.root, self.extra))
-
-
-@dataclass(frozen=True, slots=True)
-class Converted:
-    """One item after ``convert_items``, in the order of the batch.
-
-    ``error`` set: the item could not be converted or encoded (its message).
-    Otherwise ``record`` is the adapter's record, or ``None`` when the item holds
-    none; ``checked`` its document through the pipeline's stateless stages.
-    """
-
-    record: Record | None = None
-    checked: Checked | None = None
-    error: str | None = None
-
-
-def convert_items(
-    adapter: Any,
-    items: Sequence[Item],
-    source: str,
-    *,
-    node: Node,
-    reviewer: Reviewer,
-    limits: Limits,
-) -> list[Converted]:
-    """Convert, encode and check each item; an item's failure is that item's ``error``."""
-    converted: list[Converted] = []
-    for item in items:
-        try:
-            record = adapter.convert(item)
-            if record is not None and not isinstance(record, Record):
-                raise TypeError(f"convert returned {type(record).__name__}, not a Record or None")
-        except Exception as exc:  # any error of one item's conversion is that item's problem
-            converted.append(Converted(error=describe_error(exc, item.where)))
-            continue
-        if record is None:
-            converted.append(Converted())
-            continue
-        label = document_label(source, item.where)
-        try:
-            checked = check_record(record, label, node=node, reviewer=reviewer, limits=limits)
-        except Exception as exc:  # a record the encoder cannot write: that item's problem
-            converted.append(Converted(record, error=describe_error(exc)))
-            continue
-        converted.append(Converted(record, checked))
-    return converted
-
-
-def document_label(source: str, where: str) -> str:
-    """How a record document of one item is named in problems and the refused table."""
-    return f"[{source}] {where}"
-
-
-def describe_error(exc: BaseException, where: str | None = None) -> str:
-    """An exception as a problem's message; an ``InputError``'s problems without the item's
-    own location (the message is shown with it)."""
-    if isinstance(exc, InputError):
-        return "; ".join(_without(str(p), where) for p in exc.problems)
-    text = str(exc).strip()
-    if isinstance(exc, HubError | ValueError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _without(text: str, where: str | None) -> str:
-    return text.removeprefix(f"{where}: ") if where else text
-
-
-# -- Pickling -----------------------------------------------------------------------------------
-
-
-def _proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(mapping)
-
-
-def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
-    return cls(*values)
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _plain_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a frozen dataclass that its generated ``__init__`` rebuilds exactly
-    (every field an argument, no ``__post_init__``); ``()`` for any other class."""
-    known = _FIELDS.get(cls)
-    if known is None:
-        known = ()
-        params = getattr(cls, "__dataclass_params__", None)
-        init = getattr(vars(cls).get("__init__"), "__code__", None)
-        if (
-            params is not None
-            and params.frozen
-            and not hasattr(cls, "__post_init__")
-            and init is not None
-            and init.co_filename == "<string>"  # generated by dataclasses, not written
-        ):
-            fields = dataclasses.fields(cls)
-            if all(each.init for each in fields):
-                known = tuple(each.name for each in fields)
-        _FIELDS[cls] = known
-    return known
-
-
-_DISPATCH: dict[Any, Any] = {
-    **copyreg.dispatch_table,
-    MappingProxyType: lambda proxy: (_proxy, (dict(proxy),)),
-}
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles frozen dataclasses as their class and field values, rebuilt by calling the
-    class: about three times faster both ways than the slots dataclasses' own
-    ``__getstate__``/``__setstate__``, and records, items and results are all such."""
-
-    def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.dispatch_table = _DISPATCH
-
-    def reducer_override(self, obj: Any) -> Any:
-        cls = type(obj)
-        names = _plain_fields(cls)
-        if not names:
-            return NotImplemented
-        return _rebuild, (cls, tuple([getattr(obj, name) for name in names]))
-
-
-def dumps(value: object) -> bytes:
-    """``pickle.dumps``, faster for frozen dataclasses, and also for the read-only mappings
-    a node's settings are made of (``MappingProxyType``), without changing how the rest
-    of the process pickles."""
-    out = io.BytesIO()
-    _Pickler(out).dump(value)
-    return out.getvalue()
 
 
 # -- In a worker --------------------------------------------------------------------------------
