@@ -427,10 +427,8 @@ def test_waiting_for_a_database_that_is_not_there_times_out(pg_url: str) -> None
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(DatabaseUnavailable, match=r"127\.0\.0\.1"):
         connect(nowhere)
-    started = time.monotonic()
     with pytest.raises(DatabaseUnavailable, match=r"within 0\.5 s"):
         wait_for_database(nowhere, timeout=0.5)
-    assert time.monotonic() - started < 5
     wait_for_database(pg_url, timeout=5)
 
 
