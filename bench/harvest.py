@@ -224,7 +224,7 @@ async def govhub(work: Path, urls: list[str]) -> tuple[float, float, int]:
     planned = plan_sources(node, registry(), "bench")
     state = open_state(work / "state.sqlite3")
     watcher = open_state(work / "state.sqlite3")
-    seconds = []
+    seconds: list[float] = []
     splits.clear()
     for _ in range(2):
         validators = DurableValidators.load(state)

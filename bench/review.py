@@ -69,7 +69,7 @@ def run(quick: bool = False) -> None:
         for size, m in measured.items()
     ]
     print()
-    header = ("terms", "build ms", "records/s", "µs/record", "findings/record")
+    header: tuple[str, ...] = ("terms", "build ms", "records/s", "µs/record", "findings/record")
     header += ("terms µs/record", "naive µs/record", "naive/terms")
     _table(header, rows)
     small, large = measured[100], measured[10_000]
