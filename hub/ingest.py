@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub import records
-from hub.bus import Delivery, DeliveryLost, Message, parse_key
+from hub.bus import PART, Delivery, DeliveryLost, Message, parse_key
 from hub.bus.message import Consumer
 from hub.bus.topology import broker_user
 from hub.errors import Problem
@@ -34,9 +34,6 @@ from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert
 from hub.store.connection import Connection, translate_errors
 
 log = logging.getLogger(__name__)
-
-PART_HEADER = "x-govhub-part"
-"""On a dead letter cut from a batch message: which record of the batch it was (``2 of 50``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +156,7 @@ def add_dead_letters(conn: Connection, message: Message, verdict: Verdict, sourc
     headers |= {"message_id": message.message_id, "user_id": message.user_id}
     dead = [(verdict.reason, verdict.problems, message.body, headers)] if verdict.reason else []
     for part in verdict.refused:
-        where = {PART_HEADER: f"{part.index} of {part.of}"}
+        where = {PART: f"{part.index} of {part.of}"}
         dead.append((part.reason, part.problems, part.body, headers | where))
     for reason, problems, body, kept in dead:
         add_dead_letter(

@@ -44,7 +44,13 @@ from hub.bus import (
     up_key,
     wanted_by,
 )
-from hub.bus.message import ORIGINAL_EXCHANGE, ORIGINAL_QUEUE, ORIGINAL_ROUTING_KEY
+from hub.bus.message import (
+    ORIGINAL_EXCHANGE,
+    ORIGINAL_QUEUE,
+    ORIGINAL_ROUTING_KEY,
+    PART,
+    RefusedPart,
+)
 from hub.bus.message import ORIGINAL_USER_ID as ORIGINAL_USER
 from hub.bus.routing import Binding
 from hub.bus.topology import node_permissions, node_topic_permissions
@@ -457,6 +463,39 @@ def test_reject_dead_letters_with_the_reason_and_the_original_headers(buses: Bus
         assert headers[ORIGINAL_QUEUE] == queue and headers[ORIGINAL_USER] == "guest"
         assert (dead.message.exchange, dead.message.routing_key) == ("up", key)
         assert dead.message.body == b"<bad/>" and dead.message.message_id == sent.message_id
+
+    buses.run(scenario)
+
+
+def test_ack_refusing_dead_letters_each_refused_part_alone_then_acks(buses: Buses) -> None:
+    async def scenario() -> None:
+        bus = await buses.open()
+        queue = buses.name("gd")
+        await buses.declare(bus, queue, [("up", subtree_binding("cn.gd"))])
+        key = up_key("cn.gd.gz", "news")
+        sent = msg(key, b"<records>...</records>", headers={"x-govhub-count": 5})
+        await bus.publish(sent)
+        parts = [RefusedPart(b"<r2/>", 2, 5, "bad title"), RefusedPart(b"<r5/>", 5, 5, "spoofed")]
+        async with bus.consume(queue, prefetch=1) as consumer:
+            [delivery] = await take(consumer, 1)
+            await delivery.ack_refusing(parts)
+            with pytest.raises(RuntimeError, match="already settled"):
+                await delivery.ack()
+            await nothing_more(consumer)  # the batch itself is gone: acked
+        async with bus.consume(dead_queue(queue), prefetch=2) as consumer:
+            dead = await take(consumer, 2)
+            for each in dead:
+                await each.ack()
+            await nothing_more(consumer)
+        found = sorted(
+            (d.message.headers[PART], d.message.body, d.message.headers[REASON]) for d in dead
+        )
+        assert found == [("2 of 5", b"<r2/>", "bad title"), ("5 of 5", b"<r5/>", "spoofed")]
+        for each in dead:
+            headers = each.message.headers
+            assert headers["x-govhub-count"] == 5 and headers[ORIGINAL_ROUTING_KEY] == key
+            assert headers[ORIGINAL_QUEUE] == queue
+            assert each.message.message_id == sent.message_id
 
     buses.run(scenario)
 

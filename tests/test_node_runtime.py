@@ -32,6 +32,7 @@ from services import require_service
 
 from hub import records
 from hub.bus import (
+    PART,
     REASON,
     AmqpBus,
     Bus,
@@ -336,6 +337,40 @@ def test_spoofed_broken_and_foreign_messages_are_dead_lettered_with_their_reason
     assert "invalid record" in reasons[2] and "revision" in reasons[2]
     assert TOPIC_HEADER in reasons[3] and "'国防'" in reasons[3]
     assert "node 'gd' is not above 'shexian'" in reasons[4]
+
+
+def test_one_bad_record_of_a_batch_costs_that_record_alone(
+    states: Callable[[str], sqlite3.Connection],
+) -> None:
+    good, also_good = he_notice(1), he_notice(4)
+    foreign = he_notice(2, id="urn:govhub:hd:x-1", origin=Origin("hd", "1304000001"))
+    broken = he_notice(3).to_xml(pretty=False).replace(b"<revision>1", b"<revision>x")
+    documents = [good.to_xml(pretty=False), foreign.to_xml(pretty=False), broken]
+    documents.append(also_good.to_xml(pretty=False))
+    elements = b"".join(d[d.index(b"?>") + 2 :] for d in documents)
+    batch = f'<records xmlns="{records.NS}">'.encode() + elements + b"</records>"
+
+    async def scenario() -> tuple[MemoryBus, Tally]:
+        bus = MemoryBus()
+        await declare_all(bus)
+        await bus.as_user("he").publish(
+            Message("down", down_key("cn.he", "notice"), batch, message_id="batch-1")
+        )
+        return bus, await receive_all(bus, "shexian", states("shexian"))
+
+    bus, tally = run(scenario)
+    assert ids(states("shexian")) == sorted([good.id, also_good.id])
+    assert tally.outcomes["new"] == 2 and tally.rejected == 2
+    dead = [entry.message for entry in bus.broker.queues[dead_queue(down_queue("shexian"))].ready]
+    assert [(m.headers[PART], m.message_id) for m in dead] == [
+        ("2 of 4", "batch-1"),
+        ("3 of 4", "batch-1"),
+    ]
+    assert "wrong origin" in str(dead[0].headers[REASON])
+    assert "invalid record" in str(dead[1].headers[REASON])
+    assert records.parse(dead[0].body) == foreign  # each kept as a document of its own,
+    assert b"<revision>x" in dead[1].body  # so that it can be looked at and retried alone
+    assert len(bus.broker.queues[down_queue("shexian")]) == 0  # the batch itself was acked
 
 
 # -- The local HTTP port ----------------------------------------------------------------------

@@ -315,10 +315,12 @@ class AmqpDelivery(Delivery):
     async def _requeue(self) -> None:
         await self._on_channel("requeued", lambda: self._incoming.nack(requeue=True))
 
-    async def _reject(self, headers: dict[str, HeaderValue]) -> None:
+    async def _dead_then_ack(self, dead: list[Message]) -> None:
         await self._on_channel("rejected", _no_op)  # fail early if the channel is gone
-        dead = dataclasses.replace(self.message, headers=headers, user_id=self._bus.user)
-        await self._bus._send([(DEAD, self.queue, dead)])
+        user = self._bus.user
+        await self._bus._send(
+            [(DEAD, self.queue, dataclasses.replace(m, user_id=user)) for m in dead]
+        )
         await self._on_channel("rejected", self._incoming.ack)
 
     async def _on_channel(self, action: str, settle: Callable[[], Awaitable[None]]) -> None:

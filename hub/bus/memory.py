@@ -19,7 +19,6 @@ from hub.bus.message import (
     BROKER_REASONS,
     Consumer,
     Delivery,
-    HeaderValue,
     Message,
     dead_letter_headers,
     ready_to_publish,
@@ -274,9 +273,9 @@ class MemoryDelivery(Delivery):
         self._gone = True
         self._memory_consumer.give_back(self._entry)
 
-    async def _reject(self, headers: dict[str, HeaderValue]) -> None:
+    async def _dead_then_ack(self, dead: list[Message]) -> None:
         self._check("rejected")
         bus = self._memory_consumer._bus
-        dead = dataclasses.replace(self.message, headers=headers, user_id=bus.user)
-        bus.broker.enqueue(DEAD, [(self.queue, dead)])
+        letters = [(self.queue, dataclasses.replace(m, user_id=bus.user)) for m in dead]
+        bus.broker.enqueue(DEAD, letters)
         self._gone = True

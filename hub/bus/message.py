@@ -35,6 +35,8 @@ ORIGINAL_ROUTING_KEY = "x-govhub-original-routing-key"
 ORIGINAL_QUEUE = "x-govhub-original-queue"
 ORIGINAL_USER_ID = "x-govhub-original-user-id"
 DEAD_AT = "x-govhub-dead-at"
+PART = "x-govhub-part"
+"""On the dead letter of one record of a ``<records>`` batch: ``"2 of 50"``."""
 
 BROKER_REASONS = {
     "delivery_limit": "delivery limit exceeded: returned to its queue too often (poison?)",
@@ -177,8 +179,30 @@ class Delivery(ABC):
         acked, so the reason is never lost. If that publish fails this raises
         ``PublishError`` and the delivery stays unsettled.
         """
-        headers = dead_letter_headers(self.message, self.queue, reason)
-        await self._settle("rejected", lambda: self._reject(headers))
+        dead = dataclasses.replace(
+            self.message, headers=dead_letter_headers(self.message, self.queue, reason)
+        )
+        await self._settle("rejected", lambda: self._dead_then_ack([dead]))
+
+    async def ack_refusing(self, parts: Sequence[RefusedPart]) -> None:
+        """The message's good records are committed; each of ``parts`` (records of a batch
+        refused on their own) goes to the dead letters by itself, with its reason and
+        the ``x-govhub-part`` header, so it can be looked at and retried alone.
+
+        As with ``reject``, the dead letters are published (and confirmed) before
+        the original is acked; if a publish fails this raises ``PublishError`` and
+        the delivery stays unsettled (a redelivery finds the good records unchanged).
+        """
+        dead = [
+            dataclasses.replace(
+                self.message,
+                body=part.body,
+                headers=dead_letter_headers(self.message, self.queue, part.reason)
+                | {PART: f"{part.index} of {part.of}"},
+            )
+            for part in parts
+        ]
+        await self._settle("acked", lambda: self._dead_then_ack(dead))
 
     async def _settle(self, action: str, work: Callable[[], Awaitable[None]]) -> None:
         if self._settled:
@@ -205,8 +229,18 @@ class Delivery(ABC):
     async def _requeue(self) -> None: ...
 
     @abstractmethod
-    async def _reject(self, headers: dict[str, HeaderValue]) -> None:
-        """Publish the dead letter with ``headers`` (wait for the confirm), then ack."""
+    async def _dead_then_ack(self, dead: list[Message]) -> None:
+        """Publish ``dead`` to the dead letters of this queue (wait for the confirms), then ack."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedPart:
+    """A record of a ``<records>`` batch refused on its own (``Delivery.ack_refusing``)."""
+
+    body: bytes  # the record as a standalone document
+    index: int  # its 1-based position in the batch
+    of: int  # how many records the batch holds
+    reason: str
 
 
 class Consumer(ABC):

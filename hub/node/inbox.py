@@ -1,9 +1,11 @@
 """The node's inbox: what its ancestors push down and what it subscribed to from them.
 
-    <id>.down ─ route ─ sender is an ancestor ─ publisher ─ re-validate ─ origin ─ topic
+    <id>.down ─ route ─ sender is an ancestor ─ publisher ─ each record: re-validate,
+              origin, topic
               ─┬─ inbox (one SQLite transaction) ─ ack ─ webhook
                ├─ not wanted (a topic the subscription leaves out): ack, keep nothing
-               └─ anything wrong: dead letter with the reason (<id>.down.dead)
+               ├─ the message wrong: dead letter with the reason (<id>.down.dead)
+               └─ one record of a batch wrong: that record alone is a dead letter
 
 A record is kept once per (record id, revision): a redelivery changes nothing,
 a higher revision replaces the visible one (a withdrawal too: it stays as a
@@ -26,12 +28,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from hub import records
-from hub.bus import BusError, Delivery, Message, parse_key, wanted_by
+from hub.bus import BusError, Delivery, Message, RefusedPart, parse_key, wanted_by
 from hub.bus.message import Consumer
 from hub.bus.routing import DOWN, TOPIC_HEADER
 from hub.bus.topology import broker_user
 from hub.errors import Problem
-from hub.federation import Federation, UnknownNode
+from hub.federation import Federation, Node, UnknownNode
 from hub.node.outbox import now
 from hub.node.state import transaction
 from hub.records import Record, RecordInvalid
@@ -212,6 +214,7 @@ class Checked:
     records: tuple[Record, ...] = ()
     skipped: int = 0  # records the node's subscriptions do not want (a topic left out)
     reason: str = ""  # set: dead-letter the message with this reason
+    refused: tuple[RefusedPart, ...] = ()  # records of a batch dead-lettered on their own
 
 
 @dataclass(frozen=True)
@@ -246,23 +249,36 @@ class DownChecker:
                 f"not by {expected!r} of node {sender.id!r}"
             )
         try:
-            found = records.parse_batch(message.body, where, limits=self.limits)
-        except RecordInvalid as exc:
+            parts = records.parse_parts(message.body, where, limits=self.limits)
+        except RecordInvalid as exc:  # not a usable document at all
             return Checked(reason=_reason("invalid record", exc.problems))
-        came, kind = f"sent by node {sender.id!r}", route.kind
-        problems = [
-            p
-            for r in found
-            for p in origin_problems(r, sender, where, came=came, kind=kind, kind_came="sent under")
-        ]
-        if problems:
-            return Checked(reason=_reason("wrong origin", problems))
         header = message.headers.get(TOPIC_HEADER)
-        if header is not None and any(_topic(r) != header for r in found):
-            topics = ", ".join(sorted({repr(_topic(r)) for r in found}))
-            return Checked(reason=f"{TOPIC_HEADER} {header!r} is not the records' topic ({topics})")
+        found, refused = [], []
+        for part in parts:  # in a batch, each record is kept or refused on its own
+            reason = _refusal(part, sender, where, route.kind, header)
+            if part.record is not None and not reason:
+                found.append(part.record)
+            else:
+                refused.append(RefusedPart(part.data, part.index, len(parts), reason))
+        if len(parts) == 1 and refused:  # a lone record: the message is the dead letter
+            return Checked(reason=refused[0].reason)
         wanted = tuple(r for r in found if wanted_by(self.federation, self.node_id, key, _topic(r)))
-        return Checked(records=wanted, skipped=len(found) - len(wanted))
+        return Checked(records=wanted, skipped=len(found) - len(wanted), refused=tuple(refused))
+
+
+def _refusal(part: records.Part, sender: Node, where: str, kind: str, header: object) -> str:
+    """Why one record of a message from ``sender`` is refused ("" when it is not)."""
+    if part.record is None:
+        return _reason("invalid record", part.problems)
+    came = f"sent by node {sender.id!r}"
+    problems = origin_problems(
+        part.record, sender, where, came=came, kind=kind, kind_came="sent under"
+    )
+    if problems:
+        return _reason("wrong origin", problems)
+    if header is not None and _topic(part.record) != header:
+        return f"{TOPIC_HEADER} {header!r} is not the record's topic ({_topic(part.record)!r})"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,14 +362,7 @@ async def _handle(
     checked = checker.check(message)
     if checked.reason:
         if await _settle(delivery.reject(checked.reason), checker.node_id):  # to <id>.down.dead
-            tally.rejected += 1
-            tally.last_rejection = checked.reason
-            log.warning(
-                "dead-lettered %s: %s",
-                message.message_id,
-                checked.reason,
-                extra={"node": checker.node_id, "stage": "inbox", "record": message.message_id},
-            )
+            _count_rejected(tally, message, [checked.reason], checker.node_id)
         return []
     try:
         done = await asyncio.to_thread(keep, state, checked.records, message)
@@ -368,11 +377,27 @@ async def _handle(
         await _pause(stop, 1.0)
         return []
     # The ack point: after the commit. If the ack is lost, the redelivery is ``unchanged``.
-    await _settle(delivery.ack(), checker.node_id)
+    # Records of a batch refused on their own go to the dead letters first, one by one.
+    if not checked.refused:
+        await _settle(delivery.ack(), checker.node_id)
+    elif await _settle(delivery.ack_refusing(checked.refused), checker.node_id):
+        _count_rejected(tally, message, [part.reason for part in checked.refused], checker.node_id)
     tally.skipped += checked.skipped
     for kept in done:
         tally.outcomes[kept.outcome.value] += 1
     return [kept for kept in done if kept.outcome in (Received.NEW, Received.REVISED)]
+
+
+def _count_rejected(tally: Tally, message: Message, reasons: list[str], node_id: str) -> None:
+    tally.rejected += len(reasons)
+    tally.last_rejection = reasons[-1]
+    for reason in reasons:
+        log.warning(
+            "dead-lettered %s: %s",
+            message.message_id,
+            reason,
+            extra={"node": node_id, "stage": "inbox", "record": message.message_id},
+        )
 
 
 async def _settle(settling: Awaitable[None], node_id: str) -> bool:
