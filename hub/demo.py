@@ -41,7 +41,7 @@ from hub.federation import Federation, Node
 from hub.hub_runner import PortalOptions, run_followers, serving_portal
 from hub.ingest import Checker, consume_forever
 from hub.node import inbox, outbox
-from hub.node.inbox import DownChecker, receive_forever
+from hub.node.inbox_consumer import DownChecker, receive_forever
 from hub.node.pipeline import Outcome, Pipeline
 from hub.node.relay import push_message, relay_once
 from hub.node.serve import View, make_app

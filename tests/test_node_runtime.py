@@ -53,7 +53,8 @@ from hub.cli.common import UsageError
 from hub.errors import ConfigInvalid
 from hub.federation import Federation, load_federation, parse_federation
 from hub.node import inbox, outbox
-from hub.node.inbox import DownChecker, Received, Tally, receive_forever
+from hub.node.inbox import Received
+from hub.node.inbox_consumer import DownChecker, Kept, Tally, receive_forever
 from hub.node.pipeline import Outcome, Pipeline
 from hub.node.runner import run_node, state_path, stop_on_signals
 from hub.node.serve import ServeError, View, make_app
@@ -542,7 +543,7 @@ def test_the_webhook_posts_each_new_record_and_retries(tmp_path: Path) -> None:
                 group.create_task(hook.run(stop))
                 for record in (he_notice(1), he_notice(2), he_notice(3)):
                     body = record.to_xml(pretty=False)
-                    hook.offer(inbox.Kept(Received.NEW, record, body))
+                    hook.offer(Kept(Received.NEW, record, body))
                 await until(lambda: hook.stats.sent + hook.stats.failed == 3)
                 stop.set()
         return hook
@@ -562,7 +563,7 @@ def test_a_full_webhook_queue_drops_and_counts_without_waiting() -> None:
         hook = Webhook("http://127.0.0.1:9/unreachable", "shexian", queue_size=2)
         for number in range(5):
             record = he_notice(number)
-            hook.offer(inbox.Kept(Received.NEW, record, b"<record/>"))  # no worker: fills up
+            hook.offer(Kept(Received.NEW, record, b"<record/>"))  # no worker: fills up
         return hook
 
     hook = run(scenario)

@@ -33,7 +33,7 @@ from hub.bus.topology import down_queue
 from hub.federation import Federation, Node
 from hub.node.harvest import Harvester
 from hub.node.harvest_http import HarvestHttp
-from hub.node.inbox import DownChecker, Tally, receive_forever
+from hub.node.inbox_consumer import DownChecker, Tally, receive_forever
 from hub.node.pipeline import Pipeline
 from hub.node.relay import relay_forever
 from hub.node.serve import View, listen, make_app

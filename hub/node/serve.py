@@ -35,7 +35,8 @@ from hub.conditional import not_modified
 from hub.errors import HubError, Problem
 from hub.federation import KINDS, Node
 from hub.node import held, inbox, outbox
-from hub.node.inbox import Item, Tally
+from hub.node.inbox import Item
+from hub.node.inbox_consumer import Tally
 from hub.node.inbox_render import atom_bytes, json_bytes, rss_bytes
 from hub.node.state import transaction
 from hub.node.webhook import Webhook

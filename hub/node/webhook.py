@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from hub.node.inbox import Kept
+from hub.node.inbox_consumer import Kept
 
 log = logging.getLogger(__name__)
 
