@@ -9,7 +9,7 @@ them as a person would::
              ─► GET each detail page ─► Item(key=detail URL), oldest first
     convert: parse (hardened) ─► recognise the metadata (www.gov.cn table,
              label:value pairs, meta tags) ─► configured selectors win
-             ─► read the values (adapters.chinese_values) ─► Record, or None
+             ─► Record (adapters.page_record), or None
 
 The cursor stays ``None``: a list page has no stable position (items are
 inserted, re-ordered, dropped), so every run re-reads the first ``max_pages``
@@ -22,33 +22,20 @@ always requested in full, since their links are needed every run.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from adapters.chinese_values import (
-    as_published,
-    parse_date,
-    parse_doc_number,
-    parse_topic,
-    parse_when,
-    split_issuers,
-    split_keywords,
-)
 from adapters.contract import Context, Failure, Item
 from adapters.http import FetchError, HttpClient, Response, RetryLater
-from adapters.page_fields import PageFields, inner_html, recognise, without_label
+from adapters.page_fields import recognise, without_label
 from adapters.page_html import MAX_PAGE_BYTES, Selector, compile_selector, read_html
 from adapters.page_links import ARTICLE_PATH, detail_links, next_page
-from adapters.sanitize import sanitize_html
-from hub import records
-from hub.codes import INDEX_NUMBER_EXPECTED, index_number_problem
+from adapters.page_record import page_record
 from hub.errors import ConfigInvalid, InputError, Problem
 from hub.records import Record
-from hub.records.model import KINDS, Topic
+from hub.records.model import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -216,66 +203,16 @@ class PageAdapter:
                 labelled.add(name)
         if not (found.holds_record or {"title", "index_number", "doc_number"} & set(labels)):
             return None  # a list, guide or index page
-        record = self._record(item, page, labels, labelled, found)
-        # What the page says can still break the standard (published before created,
-        # a 20,000-character title): such a page is unusable, never an invalid record.
-        problems = records.problems(record.to_xml(pretty=False), where)
-        if problems:
-            raise InputError([replace(problem, line=None) for problem in problems])
-        return record
-
-    def _record(
-        self,
-        item: Item,
-        page: Page,
-        labels: dict[str, str],
-        labelled: set[str],
-        found: PageFields,
-    ) -> Record:
-        where, meta = item.where, found.meta
-        problems: list[Problem] = []
-
-        def problem(field: str, message: str, expected: str = "") -> None:
-            problems.append(Problem(where, None, field, message, expected))
-
-        title = labels.get("title") or meta.get("ArticleTitle")
-        if not title:
-            problem(
-                "title",
-                "the page shows no title",
-                "a 标题/名称 label, an ArticleTitle meta tag, or a title selector",
-            )
-        published = _published(labels, meta, problem)
-        created: date | None = None
-        if labels.get("created"):
-            try:
-                created = parse_date(labels["created"])
-            except ValueError as exc:
-                problem("created", str(exc))
-        if problems or title is None or published is None:
-            raise InputError(problems)
-        issuers = (
-            split_issuers(labels.get("issuers", ""))
-            or split_issuers(labels.get("source", ""))
-            or split_issuers(meta.get("ContentSource", ""))
+        return page_record(
+            self.context,
+            item,
+            page.url,
+            labels,
+            labelled,
+            found,
+            kind=self.settings.kind,
+            warn=self._warn,
         )
-        fields_: dict[str, Any] = {
-            "kind": "document" if {"index_number", "doc_number"} & labelled else self.settings.kind,
-            "index_number": self._index_number(
-                where, labels.get("index_number"), created, published
-            ),
-            "doc_number": parse_doc_number(labels.get("doc_number", "")),
-            "topic": self._topic(where, labels.get("topic")),
-            "keywords": split_keywords(labels.get("keywords", "")),
-            "created": created,
-            "body": sanitize_html(inner_html(found.body), base_url=page.url)
-            if found.body is not None
-            else None,
-            "link": _link(item.key, meta.get("Url")),
-        }
-        if issuers:
-            fields_["issuers"] = issuers
-        return self.context.record(item.key, title=title, published=published, **fields_)
 
     def _selected(self, root: Any, name: str) -> str | None:
         """The text a configured field selector finds, with a leading ``标签：`` taken off."""
@@ -287,41 +224,6 @@ class PageAdapter:
             return "、".join(t for t in texts if t) or None
         text = selector.first_text(root)
         return without_label(text) if text else None
-
-    def _index_number(
-        self, where: str, value: str | None, created: date | None, published: datetime
-    ) -> str | None:
-        """The page's 索引号 when it is valid; otherwise dropped with a warning.
-
-        An index number a site got wrong (a failing check character, a year
-        that is neither the created nor the published year) says nothing
-        reliable, while the rest of the page is sound: the record goes on
-        without it rather than being lost.
-        """
-        if not value:
-            return None
-        number = value.strip()
-        problem = index_number_problem(number)
-        if problem is None:
-            years = {published.year} | ({created.year} if created else set())
-            if int(number[-10:-6]) not in years:
-                problem = f"year {number[-10:-6]} matches neither created nor published"
-        if problem is None:
-            return number
-        self._warn(
-            where, "indexNumber", f"索引号 dropped: {problem} (expected {INDEX_NUMBER_EXPECTED})"
-        )
-        return None
-
-    def _topic(self, where: str, value: str | None) -> Topic | None:
-        """The record topic of 主题分类, or None (with a warning) when it is not a gov.cn class."""
-        if not value:
-            return None
-        try:
-            return parse_topic(value)
-        except ValueError as exc:
-            self._warn(where, "topic", f"主题分类 dropped: {exc}")
-            return None
 
     def _warn(self, where: str, field_name: str, message: str) -> None:
         extra = {"node": self.context.node.id, "source": self.context.source, "stage": "convert"}
@@ -367,53 +269,5 @@ def _check(settings: PageSettings, context: Context) -> dict[str, Selector]:
     return selectors
 
 
-def _published(
-    labels: Mapping[str, str], meta: Mapping[str, str], problem: Callable[..., None]
-) -> datetime | None:
-    """发布日期, else the PubDate (or TRS, gov.cn) meta tags; a bare date made exact if a
-    meta tag gives the time of that same day."""
-    sources = [
-        ("published", labels.get("published")),
-        *(
-            (f"meta {name}", meta.get(name))
-            for name in ("PubDate", "firstpublishedtime", "publishdate")
-        ),
-    ]
-    read: list[date | datetime] = []
-    for name, text in sources:
-        if not text:
-            continue
-        try:
-            read.append(parse_when(text))
-        except ValueError as exc:
-            if not read:  # only the value actually used must be readable
-                problem("published", f"{name}: {exc}")
-                return None
-    if not read:
-        problem(
-            "published",
-            "the page shows no publication date",
-            "a 发布日期 label, a PubDate meta tag, or a published selector",
-        )
-        return None
-    best = read[0]
-    if not isinstance(best, datetime):
-        same_day = [r for r in read if isinstance(r, datetime) and r.date() == best]
-        if same_day:
-            return same_day[0]
-    return as_published(best)
-
-
 def _page(response: Response) -> Page:
     return Page(response.url, response.body, response.charset)
-
-
-def _link(page_url: str, meta_url: str | None) -> str | None:
-    """The page's own ``Url`` meta tag when it is on the page's host, else the page URL."""
-    for url in (meta_url, page_url):
-        if not url or len(url) > 2048 or re.search(r"\s", url):
-            continue
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.hostname == urlsplit(page_url).hostname:
-            return url
-    return None

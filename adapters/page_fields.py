@@ -13,7 +13,7 @@ disclosure metadata in one of three ways, and ``recognise`` reads all three:
    (``contentid``, ``author``).
 
 Values come back as the page wrote them (``PageFields``); ``adapters.chinese_values``
-reads them and ``adapters.page`` builds the record. The tree comes from
+reads them and ``adapters.page_record`` builds the record. The tree comes from
 ``adapters.page_html``, which parses the page defensively.
 """
 

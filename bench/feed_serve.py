@@ -49,6 +49,7 @@ from hub.store import connect, migrate, with_schema
 from hub.store.feed_log import scopes_of
 from hub.web import feeds
 from hub.web.context import PORTAL, Portal
+from hub.web.feed_documents import FeedState, Lru
 from hub.web.feed_render import FeedHead, atom_document
 
 DATABASE = os.environ.get("GOVHUB_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -178,7 +179,7 @@ async def measure(url: str, seconds: int) -> None:
 
 
 async def _report(base: str, app: web.Application, static_file: Path, seconds: int) -> None:
-    state: feeds.FeedState = app[PORTAL].caches["feeds"]
+    state: FeedState = app[PORTAL].caches["feeds"]
     async with ClientSession() as session:
         started = time.perf_counter()
         async with session.get(base + "/nodes/cn/feed.atom") as response:
@@ -189,7 +190,7 @@ async def _report(base: str, app: web.Application, static_file: Path, seconds: i
         async with session.get(base + "/static/feed.atom") as response:
             static_etag = response.headers["ETag"]
             assert await response.read() == body
-        state.documents = feeds.Lru(state.documents.budget)  # fragments cached, document not
+        state.documents = Lru(state.documents.budget)  # fragments cached, document not
         started = time.perf_counter()
         async with session.get(base + "/nodes/cn/feed.atom") as response:
             assert await response.read() == body
@@ -233,7 +234,7 @@ async def _report(base: str, app: web.Application, static_file: Path, seconds: i
     print(f"documents built during the run: {state.builds} (the rest came from the cache)")
 
 
-def _in_process(state: feeds.FeedState) -> tuple[float, float]:
+def _in_process(state: FeedState) -> tuple[float, float]:
     """Best-of-20 seconds to join 100 cached Atom fragments into a document, and for
     feedgen to build a 100-entry Atom feed with the same plain fields."""
     fragments = [f for f in state.fragments.values() if f.startswith(b"<entry")][:100]

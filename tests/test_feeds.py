@@ -30,6 +30,7 @@ from hub.store.feed_log import log_pending, scopes_of
 from hub.web import feeds
 from hub.web.context import PORTAL, Portal
 from hub.web.feed_check import check_feed
+from hub.web.feed_documents import FeedState, Lru
 from hub.web.feed_render import ATOM, HISTORY, TOMBSTONES, embedded_record
 
 pg_url = postgres_fixtures.pg_url
@@ -369,7 +370,7 @@ def test_conditional_get_and_cache_headers(pg_url: str, pg_conn: Connection) -> 
     store(pg_conn, *(make(n, "gz") for n in range(12)))
 
     async def scenario(client: Client, portal: Portal) -> None:
-        state: feeds.FeedState = portal.caches["feeds"]
+        state: FeedState = portal.caches["feeds"]
         first = await client.get("/nodes/gd/feed.atom")
         etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
         assert etag.startswith('"') and not etag.startswith("W/")
@@ -429,7 +430,7 @@ def test_archive_pages_never_change_and_link_each_other(pg_url: str, pg_conn: Co
         assert not xml(filling).xpath("//fh:archive", namespaces=NS)
         store(pg_conn, *(make(n, "gz") for n in range(20, 30)))
         assert await get(client, "/nodes/gz/feed.rss?page=1") == page1
-        portal.caches["feeds"].documents = feeds.Lru(1 << 20)  # even when built again
+        portal.caches["feeds"].documents = Lru(1 << 20)  # even when built again
         assert await get(client, "/nodes/gz/feed.rss?page=1") == page1
         # a filtered feed skips the pages that hold nothing for it
         store(pg_conn, make(40, "gz", "notice"))
