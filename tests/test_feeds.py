@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from feedgen.feed import FeedGenerator
+from follower_wait import catch_up
 from lxml import etree
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,7 +27,8 @@ from hub.records import Record, parse
 from hub.records.model import Origin, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
-from hub.store.feed_log import log_pending, scopes_of
+from hub.store.feed_log import FOLLOWER as LOGGER
+from hub.store.feed_log import log_changes, log_pending, scopes_of
 from hub.web import feeds
 from hub.web.context import PORTAL, Portal
 from hub.web.feed_check import check_feed
@@ -70,25 +72,10 @@ def make(number: int, node: str, kind: str = "news", **changes: Any) -> Record:
 
 
 def store(conn: Connection, *records: Record) -> None:
-    """Store ``records`` and wait until the feed logger has logged them.
-
-    A change becomes visible to followers once every transaction that started
-    before it has ended, on the whole server (hub.store.changes): other tests'
-    transactions can hold it back for a while.
-    """
+    """Store ``records`` and wait until the feed logger has logged them."""
     rows = [StoredRecord.from_record(r, FEDERATION.node(r.origin.node).path) for r in records]
     upsert_records(conn, rows)
-    wanted = {(r.id, r.revision) for r in records}
-    deadline = time.monotonic() + WAIT
-    while True:
-        log_pending(conn)
-        logged = conn.execute(
-            "SELECT id, revision FROM feed_log WHERE id = ANY(%s)", [[r.id for r in records]]
-        ).fetchall()
-        if wanted <= set(logged):
-            return
-        assert time.monotonic() < deadline, f"not logged after {WAIT} s: {wanted - set(logged)}"
-        time.sleep(0.05)
+    catch_up(conn, LOGGER, log_changes, timeout=WAIT)
 
 
 def withdraw(record: Record, reason: str = "内容有误，已撤回") -> Record:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +13,13 @@ from typing import Any, TypeVar
 
 import postgres_fixtures
 import psycopg
+from follower_wait import catch_up
 
 from hub import records
 from hub.federation import load_federation
 from hub.records.model import Origin, Record, Relation, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
-from hub.store.followers import Handler, follow_pending, load_cursor
 from hub.store.link_queries import by_province, latest_grouped, record_links
 from hub.store.links import (
     LINKER,
@@ -63,26 +62,6 @@ def variant(base: Record, node: str, local: str, **changes: Any) -> Record:
 
 def store(conn: Connection, *items: Record) -> None:
     upsert_records(conn, [StoredRecord.from_record(r, FEDERATION.node(r.node).path) for r in items])
-
-
-def catch_up(conn: Connection, name: str, handle: Handler) -> None:
-    """Run follower ``name`` until it has handled every stored change.
-
-    A change becomes visible to followers only once every older transaction has
-    ended, on the whole server (other test runs share it), so this waits for that.
-    """
-    deadline = time.monotonic() + 60
-    while True:
-        follow_pending(conn, name, handle)
-        cursor = load_cursor(conn, name)
-        behind = conn.execute(
-            "SELECT count(*) FROM records WHERE (change_xid, id) > (%s::text::xid8, %s)",
-            [str(cursor.xid), cursor.id],
-        ).fetchone()
-        if not behind or not behind[0]:
-            return
-        assert time.monotonic() < deadline, f"follower {name} never caught up"
-        time.sleep(0.05)
 
 
 def link(conn: Connection) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import postgres_fixtures
 import psycopg
 import pytest
+from follower_wait import catch_up
 
 from hub.federation import load_federation
 from hub.records import Record, Status, Topic, parse
@@ -25,7 +26,6 @@ from hub.records.model import XHTML_NS, Origin
 from hub.store import StoredRecord, upsert_records
 from hub.store import search as search_module
 from hub.store.connection import Connection
-from hub.store.followers import follow_pending
 from hub.store.search import (
     SearchQuery,
     SearchQueryError,
@@ -90,22 +90,9 @@ def store(conn: Connection, records: Sequence[Record]) -> None:
     upsert_records(conn, rows)
 
 
-def follow(conn: Connection, timeout: float = 300.0) -> None:
-    """Run the search follower until it has seen every change.
-
-    A follower only takes changes older than every transaction running on the server
-    (hub.store.changes), so a long transaction elsewhere (another test run) delays it.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        follow_pending(conn, FOLLOWER, index_records, batch=7)
-        held = conn.execute(
-            "SELECT count(*) FROM records WHERE change_xid >= pg_snapshot_xmin(pg_current_snapshot())"
-        ).fetchone()
-        if held == (0,):
-            return
-        assert time.monotonic() < deadline, "a transaction on the server held the follower back"
-        time.sleep(0.2)
+def follow(conn: Connection) -> None:
+    """Run the search follower until it has indexed every change (in batches of 7)."""
+    catch_up(conn, FOLLOWER, index_records, batch=7)
 
 
 def run_search(url: str, text: str, **filters: Any) -> SearchResult:
