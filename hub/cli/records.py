@@ -8,8 +8,9 @@ import json
 from hub.cli.common import EXIT_OK, UsageError
 from hub.records import KINDS
 from hub.settings import Settings
-from hub.store import RecordRow, count_records, list_records
+from hub.store import count_records, list_records
 from hub.store.opening import open_store
+from hub.store.queries import RecordSummary
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -52,13 +53,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _line(row: RecordRow) -> str:
+def _line(row: RecordSummary) -> str:
     mark = " [withdrawn]" if row.withdrawn else ""
     when = row.published.strftime("%Y-%m-%d %H:%M%z")
     return f"{row.id}  {row.path}  {row.kind}  r{row.revision}  {when}  {row.title}{mark}"
 
 
-def _json(row: RecordRow) -> str:
+def _json(row: RecordSummary) -> str:
     return json.dumps(
         {
             "id": row.id,

@@ -21,7 +21,6 @@ from hub.store.errors import DatabaseUnavailable, EmbeddedServerBusy, StoreError
 from hub.store.migrations import SCHEMA_VERSION, migrate, schema_version, xml_compression
 from hub.store.records import (
     Outcome,
-    RecordRow,
     StoredRecord,
     count_records,
     list_records,
@@ -36,7 +35,6 @@ __all__ = [
     "EmbeddedServer",
     "EmbeddedServerBusy",
     "Outcome",
-    "RecordRow",
     "StoreError",
     "StoredRecord",
     "add_dead_letter",

@@ -1,4 +1,5 @@
-"""Read queries of the JSON API (async psycopg, on the portal's pool).
+"""Read queries of the records' catalogue: the JSON API's (async psycopg, on the
+portal's pool) and ``govhub records``' (``hub.store.records.list_records``), one SQL.
 
 Listings are newest first, ordered by ``(published, id)``: a total order that
 an update of a record does not change (a new revision keeps its
@@ -12,13 +13,16 @@ validity there, so it never matches a ``validity`` filter.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from hub.store.records import PATH
+PATH = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+"""A node path: node ids joined by dots, root first (``cn.gd.gz``)."""
 
 CHINA = timezone(timedelta(hours=8))
 """Times read from the catalogue columns are given at +08:00, as the records write them."""
@@ -100,7 +104,10 @@ def parse_cursor(cursor: str) -> tuple[datetime, str]:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None or not id_:
-        raise ValueError(f"{cursor!r} is not a records cursor (the `next` link gives one)")
+        raise ValueError(
+            f"{cursor!r} is not a records cursor: pass one a listing gave (its `cursor`, or"
+            " the `next` link's), such as 2024-05-01T09:00:00+08:00|urn:govhub:gd:x-1"
+        )
     return when, id_
 
 
@@ -120,6 +127,14 @@ async def list_records(
 
     Statements are not prepared, so every query is planned for its own values.
     """
+    cursor = await conn.execute(*listing(where, limit, after), prepare=False)
+    return [summary_of(row) for row in await cursor.fetchall()]
+
+
+def listing(
+    where: RecordFilter, limit: int, after: str | None = None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The query (and its parameters) of ``list_records``; its rows go to ``summary_of``."""
     conditions, params = _conditions(where)
     if after is not None:
         params["after_published"], params["after_id"] = parse_cursor(after)
@@ -130,13 +145,15 @@ async def list_records(
         " r.withdrawn, r.doc_number, r.index_number, r.topic_class, r.issuers, r.lang,"
         " (SELECT s.validity FROM search_docs s WHERE s.id = r.id) FROM records r {}"
         " ORDER BY r.published DESC, r.id DESC LIMIT %(limit)s"
-    ).format(sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""))
-    cursor = await conn.execute(query, params, prepare=False)
-    rows = await cursor.fetchall()
-    return [_summary(row) for row in rows]
+    ).format(where_clause(conditions))
+    return query, params
 
 
-def _summary(row: tuple[Any, ...]) -> RecordSummary:
+def where_clause(conditions: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+
+
+def summary_of(row: Sequence[Any]) -> RecordSummary:
     id_, node, path, kind, revision, title, published, updated, withdrawn, *rest = row
     doc_number, index_number, topic_class, issuers, lang, validity = rest
     return RecordSummary(

@@ -25,7 +25,6 @@ overwrites a higher one whatever happens.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -37,8 +36,15 @@ from psycopg import sql
 from hub.records import Record
 from hub.store.connection import Connection, translate_errors
 from hub.store.errors import StoreError
-
-PATH = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+from hub.store.queries import (
+    PATH,
+    RecordFilter,
+    RecordSummary,
+    filter_conditions,
+    listing,
+    summary_of,
+    where_clause,
+)
 
 
 class Outcome(StrEnum):
@@ -114,25 +120,6 @@ ARRAY_TYPES = {
     "withdrawn": "boolean[]",
     "withdrawn_at": "timestamptz[]",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRow:
-    """One line of ``govhub records``: what a listing shows, without the XML."""
-
-    id: str
-    node: str
-    path: str
-    kind: str
-    revision: int
-    title: str
-    published: datetime
-    withdrawn: bool
-
-    @property
-    def cursor(self) -> str:
-        """Pass as ``after=`` to list the records that follow this one."""
-        return f"{self.published.isoformat()}|{self.id}"
 
 
 @translate_errors("store records")
@@ -249,36 +236,24 @@ def list_records(
     kind: str | None = None,
     limit: int = 100,
     after: str | None = None,
-) -> list[RecordRow]:
+) -> list[RecordSummary]:
     """Records newest first (``published``, then id), withdrawn ones included.
 
     ``scope_path`` keeps the records of that node and the nodes below it
     (``cn.gd`` matches ``cn.gd`` and ``cn.gd.gz``, not ``cn.gdx``). ``after`` is
-    the ``cursor`` of the last row of the previous page.
+    the ``cursor`` of the last row of the previous page. The same query as the
+    JSON API's (``hub.store.queries.list_records``), on a plain connection.
     """
-    where, params = _scope(scope_path)
-    if node is not None:
-        where.append(sql.SQL("node = %(node)s"))
-        params["node"] = node
-    if kind is not None:
-        where.append(sql.SQL("kind = %(kind)s"))
-        params["kind"] = kind
-    if after is not None:
-        where.append(sql.SQL("(published, id) < (%(after_published)s, %(after_id)s)"))
-        params["after_published"], params["after_id"] = _parse_cursor(after)
-    params["limit"] = limit
-    query = sql.SQL(
-        "SELECT id, node, path, kind, revision, title, published, withdrawn FROM records"
-        " {where} ORDER BY published DESC, id DESC LIMIT %(limit)s"
-    ).format(where=_where(where))
-    return [RecordRow(*row) for row in conn.execute(query, params).fetchall()]
+    where = RecordFilter(node=node, scope=scope_path, kind=kind)
+    return [summary_of(row) for row in conn.execute(*listing(where, limit, after)).fetchall()]
 
 
 @translate_errors("count records")
 def count_records(conn: Connection, scope_path: str | None = None) -> int:
     """How many records (tombstones included) the node at ``scope_path`` and its subtree hold."""
-    where, params = _scope(scope_path)
-    query = sql.SQL("SELECT count(*) FROM records {where}").format(where=_where(where))
+    params: dict[str, Any] = {}
+    conditions = filter_conditions(params, scope=RecordFilter(scope=scope_path).scope)
+    query = sql.SQL("SELECT count(*) FROM records {}").format(where_clause(conditions))
     row = conn.execute(query, params).fetchone()
     return int(row[0]) if row else 0
 
@@ -288,34 +263,3 @@ def record_xml(conn: Connection, id: str) -> str | None:
     """The stored XML of record ``id`` (a tombstone for a withdrawn one), or ``None``."""
     row = conn.execute("SELECT xml FROM records WHERE id = %s", [id]).fetchone()
     return str(row[0]) if row else None
-
-
-def _scope(scope_path: str | None) -> tuple[list[sql.Composable], dict[str, Any]]:
-    if scope_path is None:
-        return [], {}
-    if not PATH.fullmatch(scope_path):
-        raise ValueError(f"{scope_path!r} is not a node path such as cn.gd.gz")
-    # '/' follows '.' in byte order: the range holds exactly the paths under scope.
-    condition = sql.SQL("(path = %(scope)s OR (path >= %(scope_lo)s AND path < %(scope_hi)s))")
-    return [condition], {
-        "scope": scope_path,
-        "scope_lo": scope_path + ".",
-        "scope_hi": scope_path + "/",
-    }
-
-
-def _where(conditions: list[sql.Composable]) -> sql.Composable:
-    if not conditions:
-        return sql.SQL("")
-    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions)
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, str]:
-    published, _, id_ = cursor.partition("|")
-    try:
-        when = datetime.fromisoformat(published)
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None or not id_:
-        raise ValueError(f"{cursor!r} is not a records cursor (RecordRow.cursor)")
-    return when, id_

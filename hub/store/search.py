@@ -41,8 +41,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from hub.codes import normalise_doc_number
-from hub.store.queries import CHINA, filter_conditions
-from hub.store.records import PATH
+from hub.store.queries import CHINA, PATH, filter_conditions
 from hub.store.search_terms import normalise, query_terms, term_id, whole_number_token
 
 MAX_QUERY = 200  # characters
