@@ -228,7 +228,7 @@ def _depth_problems(
         if body is not None and nests_deeper_than(body, limit):
             message = f"markup nests more than {limit} levels deep"
             problems.append(Problem(where, body.sourceline, "body", message, "a flatter body"))
-    if any(extension.count("<") > limit for extension in record.extensions):
+    if record.extensions and any(extension.count("<") > limit for extension in record.extensions):
         for child in element:
             if not child.tag.startswith(_OWN) and nests_deeper_than(child, limit):
                 message = f"extension nests more than {limit} levels deep"
