@@ -11,7 +11,9 @@ commit, so nothing can appear behind the reader's cursor later. An update gives
 the row a new, younger ``change_xid``, so it comes round again.
 
 The cost is a short delay: a row becomes visible to readers once every
-transaction that started before it has ended.
+transaction that started before it has ended, in any database of the server.
+Only transactions that have written something count (they have an id): a
+long read-only one, such as pg_dump's, holds no reader back.
 """
 
 from __future__ import annotations
