@@ -63,12 +63,11 @@ def test_a_change_still_in_flight_holds_readers_back(pg_conn: Connection, pg_url
 def test_a_read_only_transaction_holds_no_reader_back(pg_conn: Connection, pg_url: str) -> None:
     """Only transactions that have written something (they have a transaction id) are
     waited for: a long read-only one, such as pg_dump's snapshot or a report, is not."""
-    with connect(pg_url) as dump:
-        with dump.transaction():
-            dump.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            dump.execute("SELECT count(*) FROM records").fetchone()
-            upsert_records(pg_conn, [row("during")])
-            assert follow(pg_conn, ChangeCursor())[0] == ["urn:govhub:cn:during"]
+    with connect(pg_url) as dump, dump.transaction():
+        dump.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        dump.execute("SELECT count(*) FROM records").fetchone()
+        upsert_records(pg_conn, [row("during")])
+        assert follow(pg_conn, ChangeCursor())[0] == ["urn:govhub:cn:during"]
 
 
 def test_a_cursor_must_be_one_that_was_written() -> None:
