@@ -4,7 +4,9 @@ on valid and invalid records, so systems using either get the same answers."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -13,6 +15,7 @@ from lxml import etree
 from hub.records.schema import record_schema, schema_path
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "records"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 DOCUMENT = (EXAMPLES / "document.xml").read_text(encoding="utf-8")
 
 BROKEN = {
@@ -130,3 +133,49 @@ def test_url_rule_agrees_between_code_and_schema(url: str, safe: bool) -> None:
     )
     assert url_is_safe(url) is safe
     assert lxml_valid(data.encode()) is safe
+
+
+def schema_fields(schema: xmlschema.XMLSchema10) -> dict[str, bool]:
+    """Every element and attribute a record may hold, named as docs/records.md names them
+    (``issuers/issuer``, ``attachment/@href``), and whether the schema requires it."""
+    found = {"record": True}
+
+    def walk(element: Any, path: str | None) -> None:
+        for name, attribute in element.attributes.items():
+            local = "xml:lang" if name == XML_LANG else name
+            found[f"{element.local_name}/@{local}"] = attribute.use == "required"
+        if not element.type.has_complex_content():
+            return
+        for child in element.type.content.iter_elements():
+            if getattr(child, "local_name", None) is None:
+                continue  # the extension point (xs:any)
+            child_path = child.local_name if path is None else f"{path}/{child.local_name}"
+            found[child_path] = child.min_occurs > 0
+            walk(child, child_path)
+
+    walk(schema.elements["record"], None)
+    return found
+
+
+def documented_fields() -> dict[str, str]:
+    """The element reference of docs/records.md: each row's name and its *required* cell."""
+    text = (Path(__file__).parent.parent / "docs" / "records.md").read_text(encoding="utf-8")
+    section = text.split("## Element reference", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", section, flags=re.M)
+    return {name: required.strip() for name, required in rows if name[0].islower()}
+
+
+def test_the_docs_describe_every_element_and_attribute_as_the_schema_does(
+    second_validator: xmlschema.XMLSchema10,
+) -> None:
+    """xmlschema reads the schema's components, which lxml does not expose: every element
+    and attribute is in docs/records.md's element reference, and nothing else is."""
+    schema, documented = schema_fields(second_validator), documented_fields()
+    assert sorted(set(schema) - set(documented)) == [], "in the schema, not in the docs"
+    assert sorted(set(documented) - set(schema)) == [], "in the docs, not in the schema"
+    for name, required in schema.items():
+        cell = documented[name]
+        if required:
+            assert cell.startswith(("yes", "1..n", "root")), f"{name}: the schema requires it"
+        else:
+            assert cell.startswith(("no", "only when", "on `kind=")), f"{name} is optional"
