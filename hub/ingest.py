@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub import records
-from hub.bus import PART, Delivery, DeliveryLost, Message, parse_key
+from hub.bus import Delivery, DeliveryLost, Message, RefusedPart, parse_key
 from hub.bus.message import Consumer
 from hub.bus.topology import broker_user
 from hub.errors import Problem
@@ -36,17 +36,6 @@ from hub.store.connection import Connection, translate_errors
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """One record of a batch message refused on its own (the others are stored)."""
-
-    index: int  # 1-based position in the batch
-    of: int  # records in the batch
-    body: bytes  # the record alone, a document that can be retried by itself
-    reason: str
-    problems: list[str]
-
-
 @dataclass
 class Verdict:
     """What the checks found in one message: its records and the records refused one by
@@ -55,7 +44,7 @@ class Verdict:
     records: list[StoredRecord] = field(default_factory=list)
     reason: str = ""
     problems: list[str] = field(default_factory=list)
-    refused: list[Refused] = field(default_factory=list)
+    refused: list[RefusedPart] = field(default_factory=list)
 
     @property
     def dead(self) -> int:
@@ -131,10 +120,12 @@ class Checker:
             if part.record is not None and not problems:
                 verdict.records.append(StoredRecord.from_record(part.record, node.path))
             else:
-                refused = Refused(part.index, len(parts), part.data, reason, _lines(problems))
+                lines = tuple(_lines(problems))
+                refused = RefusedPart(part.data, part.index, len(parts), reason, lines)
                 verdict.refused.append(refused)
         if len(parts) == 1 and verdict.refused:  # a lone record: the message is the dead letter
-            return Verdict(reason=verdict.refused[0].reason, problems=verdict.refused[0].problems)
+            lone = verdict.refused[0]
+            return Verdict(reason=lone.reason, problems=list(lone.problems))
         return verdict
 
 
@@ -156,8 +147,7 @@ def add_dead_letters(conn: Connection, message: Message, verdict: Verdict, sourc
     headers |= {"message_id": message.message_id, "user_id": message.user_id}
     dead = [(verdict.reason, verdict.problems, message.body, headers)] if verdict.reason else []
     for part in verdict.refused:
-        where = {PART: f"{part.index} of {part.of}"}
-        dead.append((part.reason, part.problems, part.body, headers | where))
+        dead.append((part.reason, list(part.problems), part.body, headers | part.header))
     for reason, problems, body, kept in dead:
         add_dead_letter(
             conn,

@@ -197,8 +197,7 @@ class Delivery(ABC):
             dataclasses.replace(
                 self.message,
                 body=part.body,
-                headers=dead_letter_headers(self.message, self.queue, part.reason)
-                | {PART: f"{part.index} of {part.of}"},
+                headers=dead_letter_headers(self.message, self.queue, part.reason) | part.header,
             )
             for part in parts
         ]
@@ -235,12 +234,19 @@ class Delivery(ABC):
 
 @dataclass(frozen=True, slots=True)
 class RefusedPart:
-    """A record of a ``<records>`` batch refused on its own (``Delivery.ack_refusing``)."""
+    """A record of a ``<records>`` batch refused on its own, the others kept: at a node
+    (``Delivery.ack_refusing``) or at the hub (a dead-letter row each)."""
 
     body: bytes  # the record as a standalone document
     index: int  # its 1-based position in the batch
     of: int  # how many records the batch holds
     reason: str
+    problems: tuple[str, ...] = ()  # one line per problem, when the reason has them apart
+
+    @property
+    def header(self) -> dict[str, HeaderValue]:
+        """The header its dead letter carries to say where it sat: ``2 of 50``."""
+        return {PART: f"{self.index} of {self.of}"}
 
 
 class Consumer(ABC):
