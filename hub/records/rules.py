@@ -28,8 +28,7 @@ def rule_problems(record: Record, where: str) -> list[Problem]:
     """Every rule's problems with ``record``, in field order."""
     found = []
     for rule in RULES:
-        if problems := rule(record, where):
-            found.extend(problems)
+        found += rule(record, where)
     return found
 
 
@@ -81,9 +80,9 @@ def index_number_valid(record: Record, where: str) -> list[Problem]:
     if problem:
         return [_at(record, where, "indexNumber", problem, INDEX_NUMBER_EXPECTED)]
     year = int(record.index_number[-10:-6])  # valid: ...'/YYYY-NNNNN
-    if year == record.published.year or (record.created and year == record.created.year):
-        return []
     years = {record.published.year} | ({record.created.year} if record.created else set())
+    if year in years:
+        return []
     shown = " or ".join(str(y) for y in sorted(years))
     return [
         _at(
