@@ -135,7 +135,7 @@ def listing(
     where: RecordFilter, limit: int, after: str | None = None
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The query (and its parameters) of ``list_records``; its rows go to ``summary_of``."""
-    conditions, params = _conditions(where)
+    conditions, params = conditions_of(where)
     if after is not None:
         params["after_published"], params["after_id"] = parse_cursor(after)
         conditions.append(sql.SQL("(r.published, r.id) < (%(after_published)s, %(after_id)s)"))
@@ -175,7 +175,8 @@ def summary_of(row: Sequence[Any]) -> RecordSummary:
     )
 
 
-def _conditions(where: RecordFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
+def conditions_of(where: RecordFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """``where`` as conditions on ``records r`` (and ``search_docs s``), with their values."""
     params: dict[str, Any] = {}
     conditions = filter_conditions(
         params,

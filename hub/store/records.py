@@ -40,7 +40,7 @@ from hub.store.queries import (
     PATH,
     RecordFilter,
     RecordSummary,
-    filter_conditions,
+    conditions_of,
     listing,
     summary_of,
     where_clause,
@@ -251,9 +251,8 @@ def list_records(
 @translate_errors("count records")
 def count_records(conn: Connection, scope_path: str | None = None) -> int:
     """How many records (tombstones included) the node at ``scope_path`` and its subtree hold."""
-    params: dict[str, Any] = {}
-    conditions = filter_conditions(params, scope=RecordFilter(scope=scope_path).scope)
-    query = sql.SQL("SELECT count(*) FROM records {}").format(where_clause(conditions))
+    conditions, params = conditions_of(RecordFilter(scope=scope_path))
+    query = sql.SQL("SELECT count(*) FROM records r {}").format(where_clause(conditions))
     row = conn.execute(query, params).fetchone()
     return int(row[0]) if row else 0
 
