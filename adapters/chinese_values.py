@@ -17,9 +17,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from hub.records.model import Topic
-
-CHINA = timezone(timedelta(hours=8))
+from hub.records.model import CHINA, Topic
 
 # schemas/record.xsd, simple type TopicClass (tests/test_chinese_values.py keeps them equal).
 TOPIC_CLASSES = (

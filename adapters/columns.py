@@ -18,7 +18,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,8 @@ from adapters.contract import Context, Failure
 from hub import records
 from hub.errors import ConfigInvalid, InputError, Problem
 from hub.records import KINDS, Record, Topic
+from hub.records.model import CHINA
 
-CHINA = timezone(timedelta(hours=8), "+08:00")
 MAX_VALUE = 200  # characters of a date, topic: longer is not one (and regexes stay cheap)
 
 # What each record field a column may fill holds, as errors say it.

@@ -12,12 +12,14 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 from hub.codes import normalise_doc_number
 
 NS = "urn:govhub:record:1"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
+CHINA = timezone(timedelta(hours=8))
+"""China Standard Time (UTC+8), the offset the records and their sites write times in."""
 DEFAULT_LANGUAGE = "zh-Hans"
 LANGUAGES = ("zh-Hans", "zh-Hant", "en", "bo", "ug", "mn", "ii", "za", "ko")
 

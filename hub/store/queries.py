@@ -16,16 +16,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from hub.records.model import CHINA
+
 PATH = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
 """A node path: node ids joined by dots, root first (``cn.gd.gz``)."""
-
-CHINA = timezone(timedelta(hours=8))
-"""Times read from the catalogue columns are given at +08:00, as the records write them."""
 
 
 def china_time(value: datetime | None) -> datetime | None:

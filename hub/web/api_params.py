@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from hub.federation import Node
 from hub.records import KINDS, LANGUAGES
+from hub.records.model import CHINA
 from hub.records.schema import topic_classes
 from hub.web import errors
 from hub.web.context import PORTAL, Portal
 from hub.web.openapi import Param
 
-CHINA = timezone(timedelta(hours=8))
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 

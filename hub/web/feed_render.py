@@ -20,14 +20,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
 from lxml import etree
 
+from hub.records.model import CHINA, XHTML_NS
 from hub.records.model import NS as RECORD
-from hub.records.model import XHTML_NS
 from hub.records.safe_xml import Limits, parse_untrusted
 from hub.store.feed_log import LogEntry
 from hub.web.traditional import LANGUAGE_TAG, to_traditional
@@ -41,7 +41,6 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ATOM_NAMESPACES: dict[str | None, str] = {None: ATOM, "at": TOMBSTONES, "fh": HISTORY, "gr": RECORD}
 RSS_NAMESPACES: dict[str | None, str] = {"atom": ATOM, "dc": DC, "fh": HISTORY, "gr": RECORD}
 
-CHINA = timezone(timedelta(hours=8))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIMPLIFIED = "zh-Hans"
 KIND_SCHEME = "urn:govhub:kind"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,12 +23,12 @@ from aiohttp import web
 from markupsafe import Markup
 
 from hub.federation import Federation, Node
+from hub.records.model import CHINA
 from hub.store.link_queries import OUTGOING
 from hub.web.context import PORTAL, Portal
 from hub.web.traditional import to_traditional
 
 HERE = Path(__file__).parent
-CHINA = timezone(timedelta(hours=8))
 LANGUAGES = ("zh-Hans", "zh-Hant")
 FEED_SUFFIXES = (".atom", ".rss", ".xml", ".json")
 SECURITY_HEADERS = {
