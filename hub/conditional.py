@@ -8,9 +8,15 @@ compared in whole seconds, the resolution of the ``Last-Modified`` header.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 from aiohttp import web
+
+
+def http_date(when: datetime) -> str:
+    """``when`` as a ``Last-Modified`` value: ``Tue, 21 May 2024 02:14:09 GMT``."""
+    return format_datetime(when.astimezone(UTC), usegmt=True)
 
 
 def not_modified(request: web.Request, etag: str, last_modified: datetime | None) -> bool:

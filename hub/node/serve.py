@@ -31,7 +31,7 @@ from aiohttp import web
 
 from adapters.push import PushSource, spool
 from hub import records
-from hub.conditional import not_modified
+from hub.conditional import http_date, not_modified
 from hub.errors import HubError, Problem
 from hub.federation import KINDS, Node
 from hub.node import held, inbox, outbox
@@ -168,7 +168,7 @@ async def _inbox(
     headers = {"ETag": f'"{etag}"', "Cache-Control": "no-cache"}
     modified = received_at.replace(microsecond=0) if received_at else None  # HTTP: seconds
     if modified is not None:
-        headers["Last-Modified"] = _http_date(modified)
+        headers["Last-Modified"] = http_date(modified)
     if not_modified(request, etag, modified):
         return web.Response(status=304, headers=headers)
     items = await view.read(inbox.latest, limit, kind)
@@ -365,7 +365,3 @@ def _json_response(body: object, *, status: int = 200, headers: Any = None) -> w
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
-
-
-def _http_date(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -18,10 +18,10 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hub.conditional import http_date
 from hub.federation import Node
 from hub.store.feed_log import (
     Filters,
@@ -244,7 +244,7 @@ async def build_document(portal: Portal, state: FeedState, feed: FeedRequest) ->
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
         last_modified=changed,
-        http_date=format_datetime(changed.astimezone(EPOCH.tzinfo), usegmt=True),
+        http_date=http_date(changed),
         cache_control=(
             f"public, max-age={ARCHIVE_MAX_AGE}, immutable"
             if archive
