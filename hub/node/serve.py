@@ -41,6 +41,7 @@ from hub.node.inbox_render import atom_bytes, json_bytes, rss_bytes
 from hub.node.state import transaction
 from hub.node.webhook import Webhook
 from hub.records.rules import origin_problems
+from hub.web.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ def _error(
     headers: Any = None,
     problems: list[Problem] | None = None,
 ) -> web.Response:
-    body: dict[str, Any] = {"status": status, "error": error, "parameter": parameter}
+    body: dict[str, Any] = error_body(status, error, parameter)  # the portal's shape
     if problems is not None:
         body["problems"] = [str(problem) for problem in problems]
     response = _json_response(body, status=status)
