@@ -6,7 +6,7 @@ a database table, a folder of files) into standard disclosure records::
     fetch(cursor) ──► Item, Item, Failure, Item, …      (source-shaped, never raises per item)
     convert(item) ──► Record | None                    (None: this item holds no record)
 
-The harvester (``hub.node.harvest``) drives both: it keeps the cursor, counts,
+The harvester (``hub.harvest.harvester``) drives both: it keeps the cursor, counts,
 assigns revisions by content hash and feeds the records through the node's
 pipeline. An adapter keeps no state of its own between runs; what it must
 remember goes into the cursor (``Item.cursor``), which the harvester stores
@@ -29,7 +29,7 @@ from hub.federation import Node
 from hub.records import Origin, Record
 
 if TYPE_CHECKING:
-    from adapters.http import HttpClient
+    from adapters.kit.http import HttpClient
 
 
 @dataclass(frozen=True, slots=True)

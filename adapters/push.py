@@ -1,6 +1,6 @@
 """Records a CMS POSTs to the node → a durable spool → records, read as the folder adapter does.
 
-The node's HTTP port takes ``POST /push/{source}`` (hub/node/serve.py): it checks
+The node's HTTP port takes ``POST /push/{source}`` (hub/node/port.py): it checks
 the bearer token, the size and the records, then writes the body into the spool
 and answers 202 only once the file is on disk (temporary file, fsync, atomic
 rename, fsync of the directory), so an accepted POST survives a crash.
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from adapters.columns import source_path
 from adapters.contract import Context, Failure, Item
 from adapters.folder import owned, read_records
+from adapters.kit.columns import source_path
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, Problem
 from hub.federation import Node

@@ -11,7 +11,7 @@ benchmark's own that is dropped afterwards. Each row is a compact news record
 One aiohttp application serves both addresses on 127.0.0.1:
 
 - ``/nodes/cn/feed.atom`` (the nation: the newest 100 of every record) and
-  ``/nodes/gd/feed.rss`` (a province's subtree), through ``hub.web.feeds``;
+  ``/nodes/gd/feed.rss`` (a province's subtree), through ``hub.web.feeds.routes``;
 - ``/static/feed.atom``: the bytes of the first, written to a file and served by
   ``web.FileResponse`` (aiohttp's static file path, with its own ETag and 304).
 
@@ -46,11 +46,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from hub.federation import load_federation
 from hub.store import connect, migrate, with_schema
-from hub.store.feed_log import scopes_of
-from hub.web import feeds
+from hub.store.feed_log.log import scopes_of
 from hub.web.context import PORTAL, Portal
-from hub.web.feed_documents import FeedState, Lru
-from hub.web.feed_render import FeedHead, atom_document
+from hub.web.feeds import routes as feeds
+from hub.web.feeds.documents import FeedState, Lru
+from hub.web.feeds.render import FeedHead, atom_document
 
 DATABASE = os.environ.get("GOVHUB_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).parents[1]

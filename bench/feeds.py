@@ -20,9 +20,9 @@ from time import perf_counter
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from adapters.feed_encoding import decode_feed, utf8_document
-from adapters.feed_entry import Feed, feedparser_feed
-from adapters.feed_fast import fast_feed
+from adapters.feed.encoding import decode_feed, utf8_document
+from adapters.feed.entry import Feed, feedparser_feed
+from adapters.feed.fast import fast_feed
 
 CST = timezone(timedelta(hours=8))
 FULL = 20  # repeats

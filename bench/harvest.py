@@ -11,7 +11,7 @@ port. Measured in the same run:
    validation (XML Schema and rules), confidentiality review, outbox, in
    batches of 200 records per transaction with full synchronous commits. The
    per-item work (convert to review) runs in one worker process per core
-   (``hub.node.harvest_workers``); the CPU seconds of the main process and of
+   (``hub.harvest.workers``); the CPU seconds of the main process and of
    the workers are reported, with the worker count;
 2. newsboat (Debian's C++ feed reader), headless (``newsboat -x reload``) with
    a urls file of the same 1,000 feeds, a fresh cache and ``reload-threads``
@@ -44,13 +44,13 @@ from aiohttp import web
 from adapters.registry import registry
 from bench.validate import _table, machine
 from hub.federation import Source, load_federation
-from hub.node.harvest import Harvester
-from hub.node.harvest_http import HarvestHttp
-from hub.node.harvest_workers import PoolStats
-from hub.node.pipeline import Pipeline
-from hub.node.source_plan import plan_sources
-from hub.node.sources_state import DurableValidators
-from hub.node.state import open_state, transaction
+from hub.harvest.harvester import Harvester
+from hub.harvest.http import HarvestHttp
+from hub.harvest.plan import plan_sources
+from hub.harvest.state import DurableValidators
+from hub.harvest.workers import PoolStats
+from hub.nodedb import open_state, transaction
+from hub.outbox.pipeline import Pipeline
 from hub.review import Reviewer, ReviewPolicy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -66,10 +66,10 @@ from bench.validate import _table, machine
 from hub.bus import AmqpBus, Message, RabbitmqctlAdmin, down_key, setup_broker, up_key
 from hub.bus.topology import QueueLimits, queue_arguments, up_queue
 from hub.federation import load_federation
-from hub.ingest import Checker
-from hub.node import outbox
-from hub.node.relay import PER_MESSAGE, relay_forever
-from hub.node.state import open_state, transaction
+from hub.ingest.consume import Checker
+from hub.nodedb import open_state, transaction
+from hub.outbox import entries as outbox
+from hub.outbox.relay import PER_MESSAGE, relay_forever
 from hub.store import StoredRecord, connect, migrate, with_schema
 from hub.store.records import COLUMNS
 

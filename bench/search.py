@@ -14,7 +14,7 @@ Text: titles, summaries and bodies built from a few hundred government words
 (Zipf-weighted), so common bigrams are as common as in real portals; marker
 words are put into a known share of records: *rare* (0.01%), *medium* (1%);
 *common* terms are frequent vocabulary words. Then, through the real
-``hub.store.search.search`` on a warm ``AsyncConnectionPool`` (one query at a
+``hub.store.search.query.search`` on a warm ``AsyncConnectionPool`` (one query at a
 time): p50/p99 per class of term, with the number of matching records.
 
 Then, in a table of the same fill: the indexer (``index_records`` through
@@ -46,11 +46,11 @@ from hub.federation import load_federation
 from hub.records import parse
 from hub.records.model import XHTML_NS, Origin, Topic
 from hub.store import StoredRecord, connect, migrate, upsert_records, with_schema
-from hub.store.followers import follow_pending
+from hub.store.follow import follow_pending
 from hub.store.records import COLUMNS
-from hub.store.search import SearchQuery, search
-from hub.store.search_index import _SEARCH_COLUMNS, FOLLOWER, index_records, run_search_indexer
-from hub.store.search_terms import indexed_text, normalise, term_id, text_terms, whole_number_token
+from hub.store.search.index import _SEARCH_COLUMNS, FOLLOWER, index_records, run_search_indexer
+from hub.store.search.query import SearchQuery, search
+from hub.store.search.terms import indexed_text, normalise, term_id, text_terms, whole_number_token
 
 ROOT = Path(__file__).resolve().parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")

@@ -25,8 +25,9 @@ from lxml import etree
 
 import hub.records
 from hub.errors import RecordInvalid
-from hub.records import DEFAULT_LIMITS, NS, _depth_problems
+from hub.records import DEFAULT_LIMITS, NS
 from hub.records.decode import record_from_element
+from hub.records.read import _depth_problems
 from hub.records.rules import rule_problems
 from hub.records.safe_xml import parse_untrusted
 from hub.records.schema import record_schema
@@ -35,7 +36,7 @@ TARGET = 0.40  # govhub rate / bare lxml rate, from the project's issue
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "records"
 FULL = (2_000, 5)  # records, repeats
 QUICK = (500, 3)
-BATCH = 50  # records per <records> message: the node relay's limit (hub/node/relay.py)
+BATCH = 50  # records per <records> message: the node relay's limit (hub/outbox/relay.py)
 
 _BODY = f"{{{NS}}}body"
 Sample = tuple[bytes, str]  # (record bytes, where)

@@ -34,24 +34,26 @@ from aiohttp import web
 
 from hub import records
 from hub.bus import AmqpBus, MemoryBus
-from hub.bus.credentials import node_broker_url
-from hub.bus.message import Bus, Consumer
+from hub.bus.broker.credentials import node_broker_url
+from hub.bus.contract import Bus, Consumer
 from hub.bus.topology import down_queue, node_queues, up_queue
 from hub.federation import Federation, Node
-from hub.hub_runner import PortalOptions, run_followers, serving_portal
-from hub.ingest import Checker, consume_forever
-from hub.node import inbox, outbox
-from hub.node.inbox_consumer import DownChecker, receive_forever
-from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import push_message, relay_once
-from hub.node.serve import View, make_app
-from hub.node.state import open_state, state_path
+from hub.inbox import entries as inbox
+from hub.inbox.consumer import DownChecker, receive_forever
+from hub.ingest.consume import Checker, consume_forever
+from hub.node.port import View, make_app
+from hub.nodedb import open_state, state_path
+from hub.outbox import entries as outbox
+from hub.outbox.pipeline import Outcome, Pipeline
+from hub.outbox.relay import push_message, relay_once
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings
 from hub.store import connect, count_records, list_records, migrate
+from hub.store.followers import run_followers
 from hub.store.opening import database_url
-from hub.web.pages import HOME, NODE_LINKS
+from hub.web.pages.routes import HOME, NODE_LINKS
+from hub.web.serve import PortalOptions, serving_portal
 
 T = TypeVar("T")
 IDLE = 0.6  # seconds without a delivery after which a consumer round is over

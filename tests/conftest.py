@@ -1,3 +1,3 @@
 """Fixtures shared by the whole suite: real services, one schema or vhost per run."""
 
-pytest_plugins = ["postgres_fixtures", "rabbitmq_fixtures"]
+pytest_plugins = ["support.postgres", "support.rabbitmq"]

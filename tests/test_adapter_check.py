@@ -35,7 +35,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_sample_feed_is_served_on_loopback_and_reported_with_coverage(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("adapters.feed")
+    pytest.importorskip("adapters.feed.adapter")
     sample = env / "news.rss"
     sample.write_text(FEED, encoding="utf-8")
     code = main(["adapter", "check", "feed", str(sample), "--node", "shexian"])
@@ -51,7 +51,7 @@ def test_a_sample_feed_is_served_on_loopback_and_reported_with_coverage(
 
 
 def test_xml_prints_a_batch_that_parses_back(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("adapters.feed")
+    pytest.importorskip("adapters.feed.adapter")
     sample = env / "news.xml"
     sample.write_text(FEED, encoding="utf-8")
     main(["adapter", "check", "feed", str(sample), "--node", "shexian", "--xml"])

@@ -12,8 +12,8 @@ from aiohttp import web
 
 import hub.records
 from adapters.contract import Context, Failure, Item
-from adapters.feed import FeedAdapter, FeedSettings
-from adapters.http import HttpClient
+from adapters.feed.adapter import FeedAdapter, FeedSettings
+from adapters.kit.http import HttpClient
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, InputError
 from hub.federation.model import Node, Source

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from adapters.contract import Context, Failure, Item
-from adapters.http import HttpClient, RetryLater
-from adapters.page import Page, PageAdapter, PageSettings
+from adapters.kit.http import HttpClient, RetryLater
+from adapters.page.adapter import Page, PageAdapter, PageSettings
 from adapters.registry import registry
 from adapters.settings import read_settings
 from hub import records
@@ -533,7 +533,7 @@ def test_an_index_number_of_the_wrong_year_is_dropped(caplog: pytest.LogCaptureF
     item = page_item(
         "http://www.gov.cn/a/content_1.htm", gov_table(**BASE, 索引号="000014349/2017-00001")
     )
-    with caplog.at_level(logging.WARNING, logger="adapters.page"):
+    with caplog.at_level(logging.WARNING, logger="adapters.page.adapter"):
         record = convert(item)
     assert record is not None and record.index_number is None and record.kind == "document"
     assert "year 2017 matches neither created nor published" in caplog.text
@@ -544,7 +544,7 @@ def test_a_topic_outside_the_vocabulary_is_dropped(caplog: pytest.LogCaptureFixt
     item = page_item(
         "http://www.gov.cn/a/content_1.htm", gov_table(**BASE, 主题分类="环保局\\大气")
     )
-    with caplog.at_level(logging.WARNING, logger="adapters.page"):
+    with caplog.at_level(logging.WARNING, logger="adapters.page.adapter"):
         record = convert(item)
     assert record is not None and record.topic is None
     assert "主题分类 dropped" in caplog.text and "环保局" in caplog.text

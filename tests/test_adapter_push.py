@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
+from adapters.kit.columns import CHINA
 from adapters.push import PushAdapter, push_sources, spool, spool_dir, take_in
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid
 from hub.federation import Source, load_federation
-from hub.node.serve import View, make_app
-from hub.node.state import open_state
+from hub.node.port import View, make_app
+from hub.nodedb import open_state
 from hub.records import Record
 
 ROOT = Path(__file__).parents[1]

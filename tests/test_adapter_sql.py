@@ -20,10 +20,10 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from services import require_service
+from support.services import require_service
 
-from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
+from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from adapters.sql import SqlAdapter
 from hub import records

@@ -16,16 +16,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import postgres_fixtures
 import pytest
+import support.postgres as postgres_fixtures
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 from test_search import CORPUS, DAY0, FEDERATION, follow, make_record, store
 
 from hub.records import Status, parse
 from hub.store.connection import Connection
-from hub.web import api, api_params, openapi
-from hub.web import search as web_search
+from hub.web.api import openapi
+from hub.web.api import params as api_params
+from hub.web.api import records as api
+from hub.web.api import search as web_search
 from hub.web.context import PORTAL, Portal
 
 pg_url = postgres_fixtures.pg_url

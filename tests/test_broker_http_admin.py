@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl
-from services import reachable, require_service
+from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl
+from support.services import reachable, require_service
 
 from hub.bus import BrokerAdminError, HttpAdmin, setup_broker
 from hub.federation import load_federation

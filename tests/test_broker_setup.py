@@ -17,8 +17,8 @@ from typing import Any
 
 import aio_pika
 import pytest
-from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl, url_for
-from services import require_service
+from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl, url_for
+from support.services import require_service
 
 from hub.bus import (
     ORIGINAL_USER_ID,

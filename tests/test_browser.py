@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import postgres_fixtures
 import pytest
+import support.postgres as postgres_fixtures
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By

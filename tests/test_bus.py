@@ -17,7 +17,7 @@ from typing import Any
 import aio_pika
 import pytest
 from pamqp import decode, encode
-from tcp_proxy import TcpProxy
+from support.proxies import TcpProxy
 
 from hub.bus import (
     REASON,
@@ -44,14 +44,14 @@ from hub.bus import (
     up_key,
     wanted_by,
 )
-from hub.bus.message import (
+from hub.bus.contract import (
     ORIGINAL_EXCHANGE,
     ORIGINAL_QUEUE,
     ORIGINAL_ROUTING_KEY,
     PART,
     RefusedPart,
 )
-from hub.bus.message import ORIGINAL_USER_ID as ORIGINAL_USER
+from hub.bus.contract import ORIGINAL_USER_ID as ORIGINAL_USER
 from hub.bus.routing import Binding
 from hub.bus.topology import node_permissions, node_topic_permissions
 from hub.federation import load_federation, parse_federation

@@ -14,7 +14,7 @@ from hub.federation import load_federation
 from hub.store import StoredRecord, connect, upsert_records
 from hub.store.changes import ChangeCursor, changes_since
 from hub.store.connection import Connection
-from hub.store.followers import follow_forever, follow_once
+from hub.store.follow import follow_forever, follow_once
 
 ROOT = Path(__file__).parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")

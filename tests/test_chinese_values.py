@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapters.chinese_values import (
+from adapters.kit.chinese_values import (
     CHINA,
     TOPIC_CLASSES,
     as_published,

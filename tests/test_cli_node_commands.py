@@ -9,16 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl, url_for
-from services import require_service
+from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl, url_for
+from support.services import require_service
 
 from hub import records
 from hub.bus import AmqpBus
 from hub.bus.topology import down_queue
 from hub.cli import main
 from hub.federation import load_federation
-from hub.node import outbox
-from hub.node.state import open_state, state_path
+from hub.nodedb import open_state, state_path
+from hub.outbox import entries as outbox
 
 ROOT = Path(__file__).parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from services import in_ci
+from support.services import in_ci
 
 ROOT = Path(__file__).parent.parent
 

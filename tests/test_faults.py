@@ -31,25 +31,25 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import aio_pika
-import postgres_fixtures
 import pytest
+import support.postgres as postgres_fixtures
 from psycopg.conninfo import conninfo_to_dict
-from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl, url_for
-from samples import news
-from services import reachable, require_service
-from tcp_proxy import TcpProxy
+from support.proxies import TcpProxy
+from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl, url_for
+from support.samples import news
+from support.services import reachable, require_service
 
 from hub import records
 from hub.bus import AmqpBus, Message, PublishRefused, RabbitmqctlAdmin, down_key, setup_broker
 from hub.bus.topology import down_queue, up_queue
 from hub.cli.deadletters import retry_dead_letter
 from hub.federation import Federation, load_federation, parse_federation
-from hub.hub_runner import HubOptions, HubReport, run_hub
-from hub.ingest import Checker
-from hub.node import outbox
-from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import message_for, relay_forever
-from hub.node.state import open_state, transaction
+from hub.ingest.consume import Checker
+from hub.ingest.runner import HubOptions, HubReport, run_hub
+from hub.nodedb import open_state, transaction
+from hub.outbox import entries as outbox
+from hub.outbox.pipeline import Outcome, Pipeline
+from hub.outbox.relay import message_for, relay_forever
 from hub.review import Reviewer, ReviewPolicy
 from hub.store import connect, count_records, list_dead_letters, list_records
 from hub.store.connection import Connection
@@ -333,7 +333,18 @@ def hub_process(broker: Broker, database: str) -> subprocess.Popen[str]:
         "GOVHUB_CONFIG": str(ROOT / "nodes.toml"),
         "GOVHUB_NODE_CN_PASSWORD": broker.environ["GOVHUB_NODE_CN_PASSWORD"],
     }
-    flags = ["--consumers", "2", "--prefetch", "100", "--batch", "50", "--drain-timeout", "5"]
+    flags = [
+        "--port",
+        "0",
+        "--consumers",
+        "2",
+        "--prefetch",
+        "100",
+        "--batch",
+        "50",
+        "--drain-timeout",
+        "5",
+    ]
     return subprocess.Popen(
         [sys.executable, "-c", HUB_COMMAND, "hub", "run", "--user-prefix", broker.prefix, *flags],
         env=env,

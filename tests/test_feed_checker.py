@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from hub.web.feed_check import COVERED, Event, check_feed, in_scope
+from support.feed_check import COVERED, Event, check_feed, in_scope
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpora" / "feedvalidator"
 EXPECT = re.compile(rb"<!--\s*Description:\s*(.*?)\s*Expect:\s*(!?)(\w*)(?:{(.*?)})?\s*-->", re.S)

@@ -22,12 +22,12 @@ from aiohttp import web
 
 import hub.records
 from adapters.contract import Context, Failure, Item
-from adapters.feed import FeedAdapter, FeedItem, FeedSettings, parse_feed
-from adapters.feed_encoding import decode_feed, utf8_document
-from adapters.feed_entry import Feed, feedparser_feed, zone_of
-from adapters.feed_fast import fast_feed
-from adapters.http import HttpClient
-from adapters.sanitize import plain_text
+from adapters.feed.adapter import FeedAdapter, FeedItem, FeedSettings, parse_feed
+from adapters.feed.encoding import decode_feed, utf8_document
+from adapters.feed.entry import Feed, feedparser_feed, zone_of
+from adapters.feed.fast import fast_feed
+from adapters.kit.http import HttpClient
+from adapters.kit.sanitize import plain_text
 from hub.errors import InputError
 from hub.federation.model import Node
 from hub.records import Record

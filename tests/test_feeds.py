@@ -13,27 +13,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import feedparser
-import postgres_fixtures
 import pytest
+import support.postgres as postgres_fixtures
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from feedgen.feed import FeedGenerator
-from follower_wait import catch_up
 from lxml import etree
 from psycopg_pool import AsyncConnectionPool
+from support.feed_check import check_feed
+from support.waits import catch_up
 
 from hub.federation import load_federation
 from hub.records import Record, parse
 from hub.records.model import Origin, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
-from hub.store.feed_log import FOLLOWER as LOGGER
-from hub.store.feed_log import log_changes, log_pending, scopes_of
-from hub.web import feeds
+from hub.store.feed_log.log import FOLLOWER as LOGGER
+from hub.store.feed_log.log import log_changes, log_pending, scopes_of
 from hub.web.context import PORTAL, Portal
-from hub.web.feed_check import check_feed
-from hub.web.feed_documents import FeedState, Lru
-from hub.web.feed_render import ATOM, HISTORY, TOMBSTONES, embedded_record
+from hub.web.feeds import routes as feeds
+from hub.web.feeds.documents import FeedState, Lru
+from hub.web.feeds.render import ATOM, HISTORY, TOMBSTONES, embedded_record
 
 pg_url = postgres_fixtures.pg_url
 pg_conn = postgres_fixtures.pg_conn
@@ -481,7 +481,7 @@ def test_an_offline_subscriber_catches_up_completely(pg_url: str, pg_conn: Conne
 
 def test_the_log_follower_runs_until_stopped(pg_url: str, pg_conn: Connection) -> None:
     from hub.store import connect
-    from hub.store.feed_log import run_feed_logger
+    from hub.store.feed_log.log import run_feed_logger
 
     upsert_records(pg_conn, [StoredRecord.from_record(make(1, "gz"), "cn.gd.gz")])
 

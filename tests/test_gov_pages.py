@@ -16,10 +16,10 @@ import pytest
 from lxml import etree
 
 from adapters.contract import Context, Item
-from adapters.page import Page, PageAdapter, PageSettings
-from adapters.page_fields import recognise
-from adapters.page_html import read_html
-from adapters.page_links import detail_links, next_page
+from adapters.page.adapter import Page, PageAdapter, PageSettings
+from adapters.page.fields import recognise
+from adapters.page.html import read_html
+from adapters.page.links import detail_links, next_page
 from hub import records
 from hub.federation.model import Node
 from hub.records import XHTML_NS, Record, Topic
@@ -325,7 +325,7 @@ def test_handan_detail_page_labels_and_meta_tags(caplog: pytest.LogCaptureFixtur
         "PubDate": "2020年08月02日",
         "ContentSource": "邯郸市教育局",
     }
-    with caplog.at_level(logging.WARNING, logger="adapters.page"):
+    with caplog.at_level(logging.WARNING, logger="adapters.page.adapter"):
         record = convert(HANDAN, file, HANDAN_DETAIL)
     assert record is not None
     assert record.kind == "document"  # the page has a 索引号 and a 文号 label

@@ -25,22 +25,23 @@ from hub.bus import MemoryBus
 from hub.bus.topology import node_queues, up_queue
 from hub.errors import ConfigInvalid, InputError, Problem
 from hub.federation import Node, Source, load_federation
-from hub.node import held, outbox
-from hub.node.harvest import Harvester
-from hub.node.harvest_http import HarvestHttp
-from hub.node.harvest_tally import Tally
-from hub.node.pipeline import Pipeline
-from hub.node.runner import run_node
-from hub.node.schedule import Plan, after_failure, after_success
-from hub.node.source_plan import Planned, plan_sources
-from hub.node.sources_state import (
+from hub.harvest.harvester import Harvester
+from hub.harvest.http import HarvestHttp
+from hub.harvest.plan import Planned, plan_sources
+from hub.harvest.schedule import Plan, after_failure, after_success
+from hub.harvest.state import (
     DurableValidators,
     recent_problems,
     reset,
     source_state,
     validators_of,
 )
-from hub.node.state import open_state, transaction
+from hub.harvest.tally import Tally
+from hub.node.runner import run_node
+from hub.nodedb import open_state, transaction
+from hub.outbox import entries as outbox
+from hub.outbox import held
+from hub.outbox.pipeline import Pipeline
 from hub.records import Record
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings

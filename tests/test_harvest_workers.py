@@ -26,16 +26,16 @@ from adapters.registry import GROUP, registry
 from hub import records
 from hub.errors import InputError, Problem
 from hub.federation import Node, Source, load_federation
-from hub.node import outbox
-from hub.node.harvest import Harvester
-from hub.node.harvest_http import HarvestHttp
-from hub.node.harvest_pickle import dumps
-from hub.node.harvest_tally import Tally
-from hub.node.harvest_workers import POOL_FROM
-from hub.node.pipeline import Outcome, Pipeline, check_document
-from hub.node.source_plan import Planned, plan_sources
-from hub.node.sources_state import DurableValidators
-from hub.node.state import open_state, transaction
+from hub.harvest.harvester import Harvester
+from hub.harvest.http import HarvestHttp
+from hub.harvest.plan import Planned, plan_sources
+from hub.harvest.state import DurableValidators
+from hub.harvest.tally import Tally
+from hub.harvest.transfer import dumps
+from hub.harvest.workers import POOL_FROM
+from hub.nodedb import open_state, transaction
+from hub.outbox import entries as outbox
+from hub.outbox.pipeline import Outcome, Pipeline, check_document
 from hub.records import Record
 from hub.review import Reviewer, ReviewPolicy
 

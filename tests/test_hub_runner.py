@@ -11,9 +11,9 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import postgres_fixtures
 import pytest
-from samples import news
+import support.postgres as postgres_fixtures
+from support.samples import news
 
 from hub.bus import MemoryBus, Message, up_key
 from hub.bus.errors import ConsumeError
@@ -22,8 +22,8 @@ from hub.cli import deadletters, hub
 from hub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError
 from hub.errors import HubError
 from hub.federation import load_federation, parse_federation
-from hub.hub_runner import HubOptions, HubReport, run_hub
-from hub.ingest import Checker, consume_forever
+from hub.ingest.consume import Checker, consume_forever
+from hub.ingest.runner import HubOptions, HubReport, run_hub
 from hub.settings import Settings
 from hub.store import connect, count_records, list_dead_letters, list_records
 from hub.store.connection import Connection

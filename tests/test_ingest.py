@@ -14,11 +14,11 @@ from hub import records
 from hub.bus import MemoryBus, Message, up_key
 from hub.bus.topology import node_queues, up_queue
 from hub.federation import load_federation
-from hub.ingest import Checker, Tally, consume_forever
-from hub.node import outbox
-from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import relay_once
-from hub.node.state import open_state
+from hub.ingest.consume import Checker, Tally, consume_forever
+from hub.nodedb import open_state
+from hub.outbox import entries as outbox
+from hub.outbox.pipeline import Outcome, Pipeline
+from hub.outbox.relay import relay_once
 from hub.review import Reviewer, ReviewPolicy
 from hub.store import connect, list_dead_letters, list_records, record_xml
 from hub.store.connection import Connection

@@ -1,4 +1,4 @@
-"""Cross-links (hub.store.links) on a real PostgreSQL: relations both ways, late targets,
+"""Cross-links (hub.store.links.linker) on a real PostgreSQL: relations both ways, late targets,
 document numbers in any bracket form, and republications (转载) grouped once, declared
 or detected, whichever arrives first. The sample builders are shared with the page tests."""
 
@@ -11,23 +11,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import postgres_fixtures
 import psycopg
-from follower_wait import catch_up
+import support.postgres as postgres_fixtures
+from support.waits import catch_up
 
 from hub import records
 from hub.federation import load_federation
 from hub.records.model import Origin, Record, Relation, Status
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
-from hub.store.link_queries import by_province, latest_grouped, record_links
-from hub.store.links import (
+from hub.store.links.linker import (
     LINKER,
     issuer_key,
     link_records,
     run_linker,
     text_key,
 )
+from hub.store.links.queries import by_province, latest_grouped, record_links
 
 pg_url = postgres_fixtures.pg_url
 pg_conn = postgres_fixtures.pg_conn

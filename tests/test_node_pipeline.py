@@ -11,9 +11,10 @@ import pytest
 
 from hub import records
 from hub.federation import load_federation
-from hub.node import held, outbox
-from hub.node.pipeline import Outcome, Pipeline
-from hub.node.state import SCHEMA_VERSION, NodeStateError, open_state
+from hub.nodedb import SCHEMA_VERSION, NodeStateError, open_state
+from hub.outbox import entries as outbox
+from hub.outbox import held
+from hub.outbox.pipeline import Outcome, Pipeline
 from hub.review import Reviewer, ReviewPolicy
 
 ROOT = Path(__file__).parent.parent

@@ -27,8 +27,8 @@ import feedparser
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from rabbitmq_fixtures import HOST, PORT, delete_users, rabbitmqctl, url_for
-from services import require_service
+from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl, url_for
+from support.services import require_service
 
 from hub import records
 from hub.bus import (
@@ -52,14 +52,15 @@ from hub.cli import node as node_command
 from hub.cli.common import UsageError
 from hub.errors import ConfigInvalid
 from hub.federation import Federation, load_federation, parse_federation
-from hub.node import inbox, outbox
-from hub.node.inbox import Received
-from hub.node.inbox_consumer import DownChecker, Kept, Tally, receive_forever
-from hub.node.pipeline import Outcome, Pipeline
+from hub.inbox import entries as inbox
+from hub.inbox.consumer import DownChecker, Kept, Tally, receive_forever
+from hub.inbox.entries import Received
+from hub.inbox.webhook import Webhook
+from hub.node.port import ServeError, View, make_app
 from hub.node.runner import run_node, state_path, stop_on_signals
-from hub.node.serve import ServeError, View, make_app
-from hub.node.state import open_state, transaction
-from hub.node.webhook import Webhook
+from hub.nodedb import open_state, transaction
+from hub.outbox import entries as outbox
+from hub.outbox.pipeline import Outcome, Pipeline
 from hub.records import Origin, Record, Status, Topic
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings

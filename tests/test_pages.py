@@ -1,4 +1,4 @@
-"""The portal's web pages (hub.web.pages) over HTTP, on a real PostgreSQL: addresses,
+"""The portal's web pages (hub.web.pages.routes) over HTTP, on a real PostgreSQL: addresses,
 the metadata table, cross-links, catalogue, search, Traditional Chinese, errors, escaping.
 The same pages in a real browser: tests/test_browser.py."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import postgres_fixtures
 import pytest
+import support.postgres as postgres_fixtures
 from lxml import html
 from psycopg_pool import AsyncConnectionPool
 from test_links import (
@@ -33,11 +33,11 @@ from test_links import (
 )
 
 from hub import records
-from hub.node.serve import listen
+from hub.node.port import listen
 from hub.records.model import Record, Relation
 from hub.store.connection import Connection
-from hub.store.search_index import FOLLOWER as SEARCH_FOLLOWER
-from hub.store.search_index import index_records
+from hub.store.search.index import FOLLOWER as SEARCH_FOLLOWER
+from hub.store.search.index import index_records
 from hub.web.app import make_app
 from hub.web.context import Portal
 
@@ -388,8 +388,9 @@ def test_the_hub_serves_the_portal_and_its_followers_keep_it_current(
     pg_conn: Connection, pg_url: str
 ) -> None:
     """What `govhub hub run` adds next to its consumers: the portal and the followers."""
-    from hub.hub_runner import PortalOptions, run_followers, serving_portal
     from hub.store import connect
+    from hub.store.followers import run_followers
+    from hub.web.serve import PortalOptions, serving_portal
 
     async def scenario() -> tuple[list[str], int]:
         stop = asyncio.Event()

@@ -1,4 +1,4 @@
-"""adapters.sanitize: hostile HTML in, a body that hub.records.parse accepts out."""
+"""adapters.kit.sanitize: hostile HTML in, a body that hub.records.parse accepts out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import hub.records
 from adapters.contract import Context
-from adapters.sanitize import plain_text, safe_url, sanitize_html
+from adapters.kit.sanitize import plain_text, safe_url, sanitize_html
 from hub.federation.model import Node
 
 CST = timezone(timedelta(hours=8))

@@ -15,26 +15,26 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import postgres_fixtures
 import psycopg
 import pytest
-from follower_wait import catch_up
+import support.postgres as postgres_fixtures
+from support.waits import catch_up
 
 from hub.federation import load_federation
 from hub.records import Record, Status, Topic, parse
 from hub.records.model import XHTML_NS, Origin
 from hub.store import StoredRecord, upsert_records
-from hub.store import search as search_module
 from hub.store.connection import Connection
-from hub.store.search import (
+from hub.store.search import query as search_module
+from hub.store.search.index import FOLLOWER, index_records
+from hub.store.search.query import (
     SearchQuery,
     SearchQueryError,
     SearchResult,
     forget_term_statistics,
     search,
 )
-from hub.store.search_index import FOLLOWER, index_records
-from hub.store.search_terms import normalise, query_terms, text_terms
+from hub.store.search.terms import normalise, query_terms, text_terms
 
 pg_url = postgres_fixtures.pg_url
 pg_conn = postgres_fixtures.pg_conn
@@ -341,7 +341,7 @@ def test_follower_follows_updates_and_withdrawals(indexed: str, pg_conn: Connect
 
 def test_indexer_runs_until_stopped(pg_conn: Connection, pg_url: str) -> None:
     from hub.store import connect
-    from hub.store.search_index import run_search_indexer
+    from hub.store.search.index import run_search_indexer
 
     store(pg_conn, CORPUS[:3])
 

@@ -9,9 +9,9 @@ import pytest
 
 from hub import records
 from hub.cli import main
-from hub.node import outbox
-from hub.node.sources_state import source_state
-from hub.node.state import open_state, state_path, transaction
+from hub.harvest.state import source_state
+from hub.nodedb import open_state, state_path, transaction
+from hub.outbox import entries as outbox
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "records"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from adapters.contract import Context, Failure, Item
-from adapters.sanitize import sanitize_html
+from adapters.kit.sanitize import sanitize_html
 from hub.errors import InputError, Problem
 from hub.records import Record
 

@@ -7,20 +7,10 @@ the broker holds for a federation, ``message`` is the contract (``Message``,
 docs/routing.md.
 """
 
-from hub.bus.admin import BrokerAdmin, HttpAdmin, RabbitmqctlAdmin
 from hub.bus.amqp import AmqpBus
-from hub.bus.errors import (
-    BrokerAdminError,
-    BrokerSetupError,
-    BusConnectError,
-    BusError,
-    ConsumeError,
-    DeliveryLost,
-    PublishError,
-    PublishRefused,
-)
-from hub.bus.memory import MemoryBroker, MemoryBus
-from hub.bus.message import (
+from hub.bus.broker.admin import BrokerAdmin, HttpAdmin, RabbitmqctlAdmin
+from hub.bus.broker.setup import SetupReport, setup_broker
+from hub.bus.contract import (
     DEAD_AT,
     ORIGINAL_EXCHANGE,
     ORIGINAL_QUEUE,
@@ -34,6 +24,17 @@ from hub.bus.message import (
     Message,
     RefusedPart,
 )
+from hub.bus.errors import (
+    BrokerAdminError,
+    BrokerSetupError,
+    BusConnectError,
+    BusError,
+    ConsumeError,
+    DeliveryLost,
+    PublishError,
+    PublishRefused,
+)
+from hub.bus.memory import MemoryBroker, MemoryBus
 from hub.bus.routing import (
     TOPIC_HEADER,
     Route,
@@ -46,7 +47,6 @@ from hub.bus.routing import (
     up_key,
     wanted_by,
 )
-from hub.bus.setup import SetupReport, setup_broker
 from hub.bus.topology import QueueLimits, QueueSpec, broker_user, dead_queue, node_queues
 
 __all__ = [

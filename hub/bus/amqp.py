@@ -28,14 +28,7 @@ from aio_pika.abc import (
 from aiormq.abc import AbstractChannel
 from pamqp.commands import Basic
 
-from hub.bus.errors import (
-    BusConnectError,
-    BusError,
-    ConsumeError,
-    PublishError,
-    PublishRefused,
-)
-from hub.bus.message import (
+from hub.bus.contract import (
     BROKER_REASONS,
     ORIGINAL_EXCHANGE,
     ORIGINAL_ROUTING_KEY,
@@ -46,6 +39,13 @@ from hub.bus.message import (
     Message,
     dead_letter_headers,
     ready_to_publish,
+)
+from hub.bus.errors import (
+    BusConnectError,
+    BusError,
+    ConsumeError,
+    PublishError,
+    PublishRefused,
 )
 from hub.bus.routing import DIRECTIONS, Binding
 from hub.bus.topology import (

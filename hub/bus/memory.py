@@ -14,8 +14,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hub.bus.errors import ConsumeError, PublishError, PublishRefused
-from hub.bus.message import (
+from hub.bus.contract import (
     BROKER_REASONS,
     Consumer,
     Delivery,
@@ -23,6 +22,7 @@ from hub.bus.message import (
     dead_letter_headers,
     ready_to_publish,
 )
+from hub.bus.errors import ConsumeError, PublishError, PublishRefused
 from hub.bus.routing import DIRECTIONS, Binding, topic_matches
 from hub.bus.topology import DEAD, QueueLimits, check_queue_name, dead_queue
 

@@ -23,16 +23,16 @@ from typing import Any
 from aiohttp import web
 
 from adapters.contract import Context, Failure
-from adapters.http import HttpClient
+from adapters.kit.http import HttpClient
 from adapters.registry import registry
 from adapters.settings import read_settings
 from hub import records
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.cli.sources import TerminalProgress, source_of
 from hub.federation import Node, Source, load_federation
-from hub.node.harvest_convert import describe_error
-from hub.node.harvest_tally import Tally
-from hub.node.source_plan import plan_sources
+from hub.harvest.convert import describe_error
+from hub.harvest.plan import plan_sources
+from hub.harvest.tally import Tally
 from hub.records import NS, Record, RecordInvalid
 from hub.records.safe_xml import Limits
 from hub.settings import Settings

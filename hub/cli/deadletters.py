@@ -18,10 +18,10 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from hub.bus import Message
-from hub.bus.message import HeaderValue, check_header
+from hub.bus.contract import HeaderValue, check_header
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.federation import Federation, load_federation
-from hub.ingest import Checker, Verdict
+from hub.ingest.consume import Checker, Verdict
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
 from hub.store import (

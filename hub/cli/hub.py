@@ -11,24 +11,19 @@ import signal
 import sys
 
 from hub.bus import AmqpBus
-from hub.bus.credentials import node_broker_url
-from hub.bus.message import Bus
+from hub.bus.broker.credentials import node_broker_url
+from hub.bus.contract import Bus
 from hub.bus.topology import node_queues, up_queue
 from hub.cli.common import EXIT_OK, UsageError, checked_port, config_flag, listen_flags
 from hub.federation import Federation, Node, load_federation
-from hub.hub_runner import (
-    HubOptions,
-    HubReport,
-    PortalOptions,
-    run_followers,
-    run_hub,
-    serving_portal,
-)
-from hub.ingest import Checker
+from hub.ingest.consume import Checker
+from hub.ingest.runner import HubOptions, HubReport, run_hub
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
 from hub.store import connect, migrate, wait_for_database
+from hub.store.followers import run_followers
 from hub.store.opening import database_url
+from hub.web.serve import PortalOptions, serving_portal
 
 LOG_KEYS = ("node", "source", "record", "stage")
 DATABASE_WAIT = 30.0  # seconds the hub waits for the database at start-up

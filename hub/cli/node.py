@@ -9,16 +9,16 @@ import os
 from urllib.parse import urlsplit
 
 from hub.bus import AmqpBus
-from hub.bus.credentials import node_broker_url
+from hub.bus.broker.credentials import node_broker_url
 from hub.cli.common import EXIT_OK, UsageError, checked_port, config_flag, listen_flags
 from hub.federation import Federation, Node, load_federation
+from hub.inbox.webhook import Webhook
 from hub.node.runner import (
     DEFAULT_PORT,
     run_node,
     state_path,
     stop_on_signals,
 )
-from hub.node.webhook import Webhook
 from hub.settings import Settings
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from hub import records
 from hub.bus import AmqpBus, Message
-from hub.bus.credentials import node_broker_url
+from hub.bus.broker.credentials import node_broker_url
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.cli.validate import record_files
 from hub.federation import Federation, Node, load_federation
-from hub.node.pipeline import Outcome, Pipeline
-from hub.node.relay import push_message
-from hub.node.state import open_state, state_path
+from hub.nodedb import open_state, state_path
+from hub.outbox.pipeline import Outcome, Pipeline
+from hub.outbox.relay import push_message
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings

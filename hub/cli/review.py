@@ -8,9 +8,9 @@ import json
 
 from hub.cli.common import EXIT_OK, UsageError, config_flag
 from hub.cli.publish import node_of
-from hub.node import held
-from hub.node.pipeline import Pipeline
-from hub.node.state import open_state, state_path
+from hub.nodedb import open_state, state_path
+from hub.outbox import held
+from hub.outbox.pipeline import Pipeline
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings
 

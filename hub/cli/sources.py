@@ -16,13 +16,11 @@ from typing import Any, TextIO
 from adapters.registry import registry
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
 from hub.federation import Federation, Node, Source, load_federation
-from hub.node.harvest import Harvester
-from hub.node.harvest_http import HarvestHttp
-from hub.node.harvest_tally import Tally
-from hub.node.pipeline import Pipeline
-from hub.node.schedule import split_plan
-from hub.node.source_plan import Planned, plan_sources
-from hub.node.sources_state import (
+from hub.harvest.harvester import Harvester
+from hub.harvest.http import HarvestHttp
+from hub.harvest.plan import Planned, plan_sources
+from hub.harvest.schedule import split_plan
+from hub.harvest.state import (
     DurableValidators,
     SourceState,
     all_states,
@@ -30,7 +28,9 @@ from hub.node.sources_state import (
     reset,
     validators_of,
 )
-from hub.node.state import open_state, state_path, transaction
+from hub.harvest.tally import Tally
+from hub.nodedb import open_state, state_path, transaction
+from hub.outbox.pipeline import Pipeline
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings

@@ -11,7 +11,7 @@ from hub import records
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError
 from hub.errors import Problem
 from hub.federation import Federation, load_federation
-from hub.records.rules import federation_problems
+from hub.federation.origins import federation_problems
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
 

@@ -1,4 +1,3 @@
-"""The node: one per government site. It takes records from the site's sources,
-validates and reviews them, keeps them durably in its outbox and relays them up
-to the hub; it receives what its ancestors push down. State lives in one SQLite
-file per node (``state``); ``pipeline`` is the way in."""
+"""The node: one per government site. ``runner`` puts the harvest, the outbox and the
+inbox together over the node's state file (``hub.nodedb``); ``port`` is the node's
+local HTTP port (inbox feeds, status, the push endpoint)."""

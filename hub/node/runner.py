@@ -28,19 +28,19 @@ from pathlib import Path
 
 from adapters.push import push_sources
 from adapters.registry import Registry, registry
-from hub.bus.message import Bus
+from hub.bus.contract import Bus
 from hub.bus.topology import down_queue
 from hub.federation import Federation, Node
-from hub.node.harvest import Harvester
-from hub.node.harvest_http import HarvestHttp
-from hub.node.inbox_consumer import DownChecker, Tally, receive_forever
-from hub.node.pipeline import Pipeline
-from hub.node.relay import relay_forever
-from hub.node.serve import View, listen, make_app
-from hub.node.source_plan import plan_sources
-from hub.node.sources_state import DurableValidators
-from hub.node.state import open_state, state_path
-from hub.node.webhook import Webhook
+from hub.harvest.harvester import Harvester
+from hub.harvest.http import HarvestHttp
+from hub.harvest.plan import plan_sources
+from hub.harvest.state import DurableValidators
+from hub.inbox.consumer import DownChecker, Tally, receive_forever
+from hub.inbox.webhook import Webhook
+from hub.node.port import View, listen, make_app
+from hub.nodedb import open_state, state_path
+from hub.outbox.pipeline import Pipeline
+from hub.outbox.relay import relay_forever
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
 from hub.settings import Settings

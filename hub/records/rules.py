@@ -7,7 +7,6 @@ schema errors (file, line, field, what is wrong, what would be right).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from hub.codes import (
     INDEX_NUMBER_EXPECTED,
@@ -17,9 +16,6 @@ from hub.codes import (
 )
 from hub.errors import Problem
 from hub.records.model import LANGUAGES, Record
-
-if TYPE_CHECKING:
-    from hub.federation import Federation, Node
 
 Rule = Callable[[Record, str], list[Problem]]
 
@@ -276,59 +272,3 @@ RULES: tuple[Rule, ...] = (
     relations_point_somewhere,
     answer_after_question,
 )
-
-
-def origin_problems(
-    record: Record,
-    node: Node,
-    where: str,
-    *,
-    came: str,
-    kind: str | None = None,
-    kind_came: str = "arrived under",
-) -> list[Problem]:
-    """Why ``record`` is not ``node``'s own (none: it is): its origin node, the kind its
-    route names (``kind``, when it came by a route), its site code.
-
-    One check for every place a record reaches a node's side: the pipeline (given
-    to a node), the push endpoint, the hub's consumer and the node's inbox (by a
-    routing key). ``came`` ends the message about the node, as each place puts
-    it: ``"given to node 'gz'"``, ``"arrived under node 'gz''s key"``.
-    """
-    if record.origin.node != node.id:
-        message = f"record of node {record.origin.node!r} {came}"
-        return [Problem(where, None, "origin/@node", message, f"origin node {node.id!r}")]
-    if kind is not None and record.kind != kind:
-        message = f"record kind {record.kind!r} {kind_came} kind {kind!r}"
-        return [Problem(where, None, "record/@kind", message, kind)]
-    if record.origin.site != node.site_code:
-        message = f"{record.origin.site!r} is not the site code of node {node.id!r}"
-        return [Problem(where, None, "origin/@site", message, node.site_code)]
-    return []
-
-
-def federation_problems(record: Record, federation: Federation, where: str) -> list[Problem]:
-    """Problems with the record's origin as the federation map sees it."""
-    node = federation.nodes.get(record.origin.node)
-    if node is None:
-        known = ", ".join(sorted(federation.nodes))
-        return [
-            _at(
-                record,
-                where,
-                "origin/@node",
-                f"node {record.origin.node!r} is not in {federation.where}",
-                f"one of {known}",
-            )
-        ]
-    if node.site_code != record.origin.site:
-        return [
-            _at(
-                record,
-                where,
-                "origin/@site",
-                f"{record.origin.site!r} is not the site code of node {node.id!r}",
-                f"{node.site_code}, as {federation.where} says",
-            )
-        ]
-    return []

@@ -1,104 +1,39 @@
-"""Followers: work done off the hub's hot path, one change of ``records`` at a time.
+"""The followers: what the portal reads, kept up to date off the hot path.
 
-The consumer stores records as fast as it can and does nothing else. Anything
-slower that depends on the records (the search index, the feed log, the
-cross-links) is a *follower*: it reads ``hub.store.changes`` after its own
-cursor, does its work, and saves the new cursor **in the same transaction**, so
-a crash or a restart neither skips a change nor applies one twice.
-
-    records ─ changes_since(cursor) ─► handle(conn, ids) ─► save cursor   (one transaction)
-
-``follow_once`` does one batch, ``follow_pending`` every batch waiting now;
-``follow_forever`` runs until stopped, idling
-while there is nothing new and waiting out database outages.
+Each follower reads the store's change feed (``hub.store.follow``) and keeps one
+derived table: the cross-links (``links``), the search index (``search``) and
+the feed log (``feed_log``). ``run_followers`` runs them all until told to stop;
+the first to fail stops the others, as a failed consumer stops the hub.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from hub.store.changes import ChangeCursor, changes_since
-from hub.store.connection import Connection, translate_errors
-from hub.store.errors import DatabaseUnavailable
+from hub.store.connection import Connection
+from hub.store.feed_log.log import run_feed_logger
+from hub.store.links.linker import run_linker
+from hub.store.search.index import run_search_indexer
 
-log = logging.getLogger(__name__)
-
-Handler = Callable[[Connection, Sequence[str]], None]
-"""Does a follower's work for the ids of changed records, inside the caller's transaction."""
-
-FOLLOWERS = """
-CREATE TABLE IF NOT EXISTS followers (
-    name       text PRIMARY KEY,
-    cursor     text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
+Follower = Callable[[Callable[[], Connection], asyncio.Event], Coroutine[Any, Any, None]]
+FOLLOWERS: tuple[tuple[str, Follower], ...] = (
+    ("links", run_linker),
+    ("search", run_search_indexer),
+    ("feeds", run_feed_logger),
 )
-"""
 
 
-@translate_errors("read a follower's cursor")
-def load_cursor(conn: Connection, name: str) -> ChangeCursor:
-    row = conn.execute("SELECT cursor FROM followers WHERE name = %s", [name]).fetchone()
-    return ChangeCursor.parse(row[0]) if row else ChangeCursor()
-
-
-def save_cursor(conn: Connection, name: str, cursor: ChangeCursor) -> None:
-    conn.execute(
-        "INSERT INTO followers (name, cursor) VALUES (%s, %s) ON CONFLICT (name)"
-        " DO UPDATE SET cursor = excluded.cursor, updated_at = now()",
-        [name, str(cursor)],
-    )
-
-
-@translate_errors("follow record changes")
-def follow_once(conn: Connection, name: str, handle: Handler, batch: int = 500) -> int:
-    """Handle the next ``batch`` changes for follower ``name``; return how many."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"follow:{name}"])
-        cursor = load_cursor(conn, name)
-        changes = changes_since(conn, cursor, batch)
-        if changes:
-            handle(conn, [c.id for c in changes])
-            save_cursor(conn, name, changes[-1].cursor)
-    return len(changes)
-
-
-def follow_pending(conn: Connection, name: str, handle: Handler, batch: int = 500) -> int:
-    """Handle every change waiting now for follower ``name``, batch by batch; how many."""
-    total = 0
-    while done := follow_once(conn, name, handle, batch):
-        total += done
-    return total
-
-
-async def follow_forever(
-    connect: Callable[[], Connection],
-    name: str,
-    handle: Handler,
-    stop: asyncio.Event,
-    *,
-    batch: int = 500,
-    idle: float = 1.0,
-) -> None:
-    """Follow until ``stop`` is set. Two processes may run the same follower: the
-    advisory lock makes them take turns, and the cursor keeps the work exact."""
-    conn: Connection | None = None
-    pause = idle
-    while not stop.is_set():
-        try:
-            if conn is None:
-                conn = await asyncio.to_thread(connect)
-            done = await asyncio.to_thread(follow_once, conn, name, handle, batch)
-            pause = 0 if done == batch else idle
-        except DatabaseUnavailable as exc:
-            log.warning("follower %s waits for the database: %s", name, exc)
-            if conn is not None:
-                conn.close()
-            conn, pause = None, min(max(pause, 0.5) * 2, 30.0)
-        if pause:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
-    if conn is not None:
-        conn.close()
+async def run_followers(connect: Callable[[], Connection], stop: asyncio.Event) -> None:
+    """Run every follower until ``stop`` is set; the first to fail stops the others."""
+    tasks = [
+        asyncio.create_task(follow(connect, stop), name=f"follower-{name}")
+        for name, follow in FOLLOWERS
+    ]
+    try:
+        for task in asyncio.as_completed(tasks):
+            await task  # a follower returns only once stop is set, or raises
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

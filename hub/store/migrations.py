@@ -12,10 +12,12 @@ from collections.abc import Callable
 
 from psycopg import sql
 
-from hub.store import schema_feeds, schema_links, schema_search
 from hub.store.connection import Connection, translate_errors
 from hub.store.errors import StoreError
-from hub.store.followers import FOLLOWERS
+from hub.store.feed_log import schema as schema_feeds
+from hub.store.follow import FOLLOWERS
+from hub.store.links import schema as schema_links
+from hub.store.search import schema as schema_search
 
 Step = str | Callable[[Connection], None]
 

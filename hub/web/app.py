@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web import api, feeds, openapi, pages, search
+from hub.web.api import openapi, search
+from hub.web.api import records as api
 from hub.web.context import PORTAL, Portal
+from hub.web.feeds import routes as feeds
+from hub.web.pages import routes as pages
 
 PARTS = (pages, feeds, api, search, openapi)
 
 
 def make_app(portal: Portal) -> web.Application:
-    """The aiohttp application serving ``portal`` (not started: see ``hub.node.serve.listen``)."""
+    """The aiohttp application serving ``portal`` (not started: see ``hub.node.port.listen``)."""
     app = web.Application()
     app[PORTAL] = portal
     for part in PARTS:

@@ -1,0 +1,345 @@
+"""Full-text search for Chinese (and other) records: the query, its ranking and its plans.
+
+The index is ``search_docs``, kept up to date by the follower in
+``hub.store.search.index``; the terms it holds (CJK characters and bigrams,
+words, digit runs, whole document and index numbers, as CRC-32 hashes under
+GIN) are made by ``hub.store.search.terms``.
+
+A query is split on white space into *parts*, each of which must occur in the
+record as written (after the same normalisation as the text: NFKC, lower case,
+any brackets around a year turned into 〔〕, so 国办发[2006]104号 finds
+国办发〔2006〕104号). A part's terms (its bigrams; a single CJK character is its
+own term) find the candidate rows through GIN, and ``strpos`` confirms the
+exact substring, which also removes hash collisions.
+
+Ranking: first the records whose *heading* holds every part (a document or
+index number as the record's own number, the whole token finds those; other
+words in the title), then the others; within each group, the most recently
+published first, then by id. The order is total, so the cursor
+``group|published|id`` pages without gaps or duplicates.
+
+Plans: a common term matches so many rows that reading the GIN posting list
+and sorting every match costs more than walking the newest rows and checking
+each. The query reads the term frequencies that ``ANALYZE`` keeps in
+``pg_stats`` (kept ``STATS_TTL`` seconds) and, for a term common enough that
+a few thousand of the newest rows should hold a page of hits, checks those
+rows first; otherwise, and whenever that window holds too few hits, it lets the
+planner use GIN. Statements are never prepared (``prepare=False``): a generic
+plan cannot see which term it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from hub.codes import normalise_doc_number
+from hub.store.queries import CHINA, PATH, filter_conditions
+from hub.store.search.terms import normalise, query_terms, term_id, whole_number_token
+
+MAX_QUERY = 200  # characters
+MAX_PARTS = 8
+MAX_LIMIT = 100
+MAX_WINDOW = 20_000  # newest rows checked one by one, at most, before GIN is used
+STATS_TTL = 300.0  # seconds the term frequencies read from pg_stats are kept
+
+_DOC_NUMBER = re.compile(r"\S+〔[0-9]{4}〕[0-9]+号")
+_INDEX_NUMBER = re.compile(r"[0-9a-z]+/[0-9]{4}-[0-9]+")
+
+
+class SearchQueryError(ValueError):
+    """A query that cannot run; ``parameter`` names what to fix (``q``, ``limit``, …)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What to search for: ``text`` (parts separated by white space, all required) and
+    filters. ``scope`` is a node *path* (``cn.gd``: that node and every node below);
+    ``since`` ≤ published < ``until``; ``cursor`` is a previous result's ``next_cursor``."""
+
+    text: str
+    scope: str | None = None
+    node: str | None = None
+    kind: str | None = None
+    topic: str | None = None
+    lang: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise SearchQueryError("q", "the query is empty; give at least one character")
+        if len(self.text) > MAX_QUERY:
+            raise SearchQueryError("q", f"the query is longer than {MAX_QUERY} characters")
+        if not query_terms(normalise(self.text)):
+            raise SearchQueryError("q", "the query has no letters, digits or characters")
+        if len(normalise(self.text).split()) > MAX_PARTS:
+            raise SearchQueryError("q", f"the query has more than {MAX_PARTS} words")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise SearchQueryError("limit", f"limit must be 1 to {MAX_LIMIT}, not {self.limit}")
+        if self.scope is not None and not PATH.fullmatch(self.scope):
+            raise SearchQueryError("scope", f"{self.scope!r} is not a node path such as cn.gd")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise SearchQueryError(name, f"{name} needs a time zone")
+        if self.cursor is not None:
+            _parse_cursor(self.cursor)
+
+    @property
+    def parts(self) -> list[str]:
+        """The normalised parts that every hit holds (a document number counts as one)."""
+        whole = normalise(normalise_doc_number(self.text))
+        if _DOC_NUMBER.fullmatch(whole):
+            return [whole]
+        return list(dict.fromkeys(normalise(self.text).split()))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    id: str
+    node: str
+    kind: str
+    title: str
+    published: datetime
+    doc_number: str | None
+    index_number: str | None
+    in_heading: bool  # every part is in the title, document number or index number
+    snippet: str  # normalised text around the first part found in the content
+
+    @property
+    def cursor(self) -> str:
+        return f"{'h' if self.in_heading else 'b'}|{self.published.isoformat()}|{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[SearchHit]
+    next_cursor: str | None  # pass as SearchQuery.cursor for the next page; None: last page
+    parts: list[str]  # what was looked for, normalised (for highlighting)
+
+
+async def search(pool_conn: AsyncConnection[Any], query: SearchQuery) -> SearchResult:
+    """Run ``query`` on ``pool_conn`` (an async connection, e.g. from the portal's pool);
+    raise ``SearchQueryError`` for a bad query. Read-only; no statement is prepared."""
+    parts = query.parts
+    group, after = _parse_cursor(query.cursor) if query.cursor else ("h", None)
+    frequency = await _frequencies(pool_conn, parts)
+    want = query.limit + 1
+    rows: list[tuple[Any, ...]] = []
+    for phase in ("h", "b"):
+        if phase == "h" and group == "b":
+            continue
+        start = after if phase == group else None
+        rows += await _phase(pool_conn, query, parts, phase, start, want - len(rows), frequency)
+        if len(rows) >= want:
+            break
+    hits = [_hit(row, parts) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return SearchResult(hits, hits[-1].cursor if more and hits else None, parts)
+
+
+async def _frequencies(conn: AsyncConnection[Any], parts: list[str]) -> dict[str, float]:
+    """Per column, the estimated share of rows holding every part, and (``rows``) the
+    table's size. A part is taken as common as its rarest term (the bigrams of one word
+    go together), parts as independent of each other; a term that is not among
+    ANALYZE's common ones counts as 0."""
+    rows, common = await _common_terms(conn)
+    per_part = [[term_id(t) for t in query_terms(p)] for p in parts]
+    estimate: dict[str, float] = {"rows": rows}
+    for column in ("terms", "heading_terms"):
+        known = common.get(column, {})
+        estimate[column] = math.prod(min(known.get(t, 0.0) for t in ids) for ids in per_part)
+    return estimate
+
+
+_COMMON: weakref.WeakKeyDictionary[
+    AsyncConnection[Any], tuple[float, float, dict[str, dict[int, float]]]
+] = weakref.WeakKeyDictionary()
+"""Per connection (pooled connections live long): when read, the table's estimated rows,
+and the common terms with their frequencies per column, as ANALYZE left them in
+pg_stats. Kept STATS_TTL seconds."""
+
+
+def forget_term_statistics() -> None:
+    """Read pg_stats again at the next query (after an ANALYZE that should count now)."""
+    _COMMON.clear()
+
+
+async def _common_terms(conn: AsyncConnection[Any]) -> tuple[float, dict[str, dict[int, float]]]:
+    read_at, rows, common = _COMMON.get(conn, (-STATS_TTL, 0.0, {}))
+    if time.monotonic() - read_at < STATS_TTL:
+        return rows, common
+    cursor = await conn.execute(
+        "SELECT attname, most_common_elems::text::integer[], most_common_elem_freqs,"
+        " (SELECT reltuples FROM pg_class WHERE oid = 'search_docs'::regclass)"
+        " FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'search_docs'"
+        " AND attname IN ('terms', 'heading_terms') AND most_common_elems IS NOT NULL",
+        prepare=False,
+    )
+    found = await cursor.fetchall()
+    rows = float(found[0][3]) if found else 0.0
+    common = {column: dict(zip(elems, freqs, strict=False)) for column, elems, freqs, _ in found}
+    _COMMON[conn] = (time.monotonic(), rows, common)
+    return rows, common
+
+
+async def _phase(
+    conn: AsyncConnection[Any],
+    query: SearchQuery,
+    parts: list[str],
+    phase: str,
+    after: tuple[datetime, str] | None,
+    want: int,
+    frequency: dict[str, float],
+) -> list[tuple[Any, ...]]:
+    column = "heading_terms" if phase == "h" else "terms"
+    params: dict[str, Any] = {"want": want}
+    terms: set[int] = set()
+    found = []
+    for number, part in enumerate(parts):
+        params[f"p{number}"] = part
+        placeholder = sql.Placeholder(f"p{number}")
+        if _is_number(part):  # in the heading group only as the record's own number
+            whole = term_id(whole_number_token(part))
+            terms.update([whole] if phase == "h" else map(term_id, query_terms(part)))
+            params[f"w{number}"] = [whole]
+            own = sql.SQL("(heading_terms @> {}::integer[] AND strpos(heading, {}) > 0)")
+            found.append(own.format(sql.Placeholder(f"w{number}"), placeholder))
+        else:
+            terms.update(map(term_id, query_terms(part)))
+            found.append(sql.SQL("strpos(heading, {}) > 0").format(placeholder))
+    params["terms"] = sorted(terms)
+    in_heading = sql.SQL(" AND ").join(found)
+    match: list[sql.Composable] = [
+        sql.SQL("{} @> %(terms)s::integer[]").format(sql.Identifier(column))
+    ]
+    if phase == "h":
+        match.append(in_heading)
+    else:
+        match += [
+            sql.SQL("(strpos(heading, {0}) > 0 OR strpos(content, {0}) > 0)").format(
+                sql.Placeholder(f"p{n}")
+            )
+            for n in range(len(parts))
+        ]
+        match.append(sql.SQL("NOT ({})").format(in_heading))
+    filters = _filters(query, after, params)
+    rows: list[tuple[Any, ...]] = []
+    # The newest `window` rows are expected to hold 3 × want hits; checking them one by
+    # one costs less than reading and sorting every match GIN finds when they are fewer.
+    share = frequency[column]
+    window = 3 * want / share if share else math.inf
+    if window <= MAX_WINDOW and window < share * frequency["rows"]:
+        params["window"] = int(window) + 1
+        rows = await _fetch(conn, _windowed(filters, match), params)
+    if len(rows) < want:
+        rows = await _fetch(conn, _direct(filters + match), params)
+    return rows
+
+
+def _filters(
+    query: SearchQuery, after: tuple[datetime, str] | None, params: dict[str, Any]
+) -> list[sql.Composable]:
+    conditions: list[sql.Composable] = [sql.SQL("NOT withdrawn")]
+    conditions += filter_conditions(
+        params,
+        node=query.node,
+        kind=query.kind,
+        topic=query.topic,
+        lang=query.lang,
+        scope=query.scope,
+        since=query.since,
+        until=query.until,
+    )
+    if after is not None:
+        params["after_published"], params["after_id"] = after
+        conditions.append(sql.SQL("(published, id) < (%(after_published)s, %(after_id)s)"))
+    return conditions
+
+
+_ORDER = sql.SQL(" ORDER BY published DESC, id DESC")
+_OUTER = sql.SQL(
+    "SELECT r.id, r.node, r.kind, r.title, r.published, r.doc_number, r.index_number,"
+    " m.heading, m.content FROM ({}) AS m JOIN records r ON r.id = m.id"
+    " ORDER BY m.published DESC, m.id DESC"
+)
+
+
+def _direct(conditions: list[sql.Composable]) -> sql.Composed:
+    inner = sql.SQL("SELECT id, published, heading, content FROM search_docs WHERE {}{}{}")
+    where = sql.SQL(" AND ").join(conditions)
+    return _OUTER.format(inner.format(where, _ORDER, sql.SQL(" LIMIT %(want)s")))
+
+
+def _windowed(filters: list[sql.Composable], match: list[sql.Composable]) -> sql.Composed:
+    window = sql.SQL(
+        "SELECT id, published, heading, content, terms, heading_terms FROM search_docs"
+        " WHERE {}{} LIMIT %(window)s"
+    ).format(sql.SQL(" AND ").join(filters), _ORDER)
+    inner = sql.SQL("SELECT id, published, heading, content FROM ({}) AS w WHERE {}{}{}").format(
+        window, sql.SQL(" AND ").join(match), _ORDER, sql.SQL(" LIMIT %(want)s")
+    )
+    return _OUTER.format(inner)
+
+
+async def _fetch(
+    conn: AsyncConnection[Any], query: sql.Composed, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    cursor = await conn.execute(query, params, prepare=False)
+    return await cursor.fetchall()
+
+
+def _is_number(part: str) -> bool:
+    """A document number or index number, which a heading matches only as its own number."""
+    return bool(_DOC_NUMBER.fullmatch(part) or _INDEX_NUMBER.fullmatch(part))
+
+
+def _hit(row: tuple[Any, ...], parts: list[str]) -> SearchHit:
+    id_, node, kind, title, published, doc_number, index_number, heading, content = row
+    numbers = heading.split("\n")[1:]
+    in_heading = all((p in numbers) if _is_number(p) else (p in heading) for p in parts)
+    return SearchHit(
+        id_,
+        node,
+        kind,
+        title,
+        published.astimezone(CHINA),
+        doc_number,
+        index_number,
+        in_heading,
+        snippet(content, parts),
+    )
+
+
+def snippet(content: str, parts: list[str], before: int = 30, after: int = 90) -> str:
+    """About ``before + after`` characters of ``content`` around the first part found."""
+    found = [i for i in (content.find(p) for p in parts) if i >= 0]
+    start = max(min(found, default=0) - before, 0)
+    text = content[start : start + before + after].replace("\n", " ")
+    return ("…" if start else "") + text + ("…" if start + before + after < len(content) else "")
+
+
+def _parse_cursor(cursor: str) -> tuple[str, tuple[datetime, str]]:
+    group, _, rest = cursor.partition("|")
+    published, _, id_ = rest.partition("|")
+    try:
+        when: datetime | None = datetime.fromisoformat(published)
+    except ValueError:
+        when = None
+    if group not in ("h", "b") or when is None or when.tzinfo is None or not id_:
+        raise SearchQueryError("cursor", f"{cursor!r} is not a search cursor (next_cursor)")
+    return group, (when, id_)

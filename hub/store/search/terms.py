@@ -1,0 +1,128 @@
+"""Search text and terms: what the search index keeps of a record, cut the way a query is.
+
+Index terms are what CJK search engines use: every character and every pair of
+adjacent characters of a run of CJK characters (Chinese has no spaces between
+words), each Latin word and each digit run whole, and the document number
+(发文字号, normal form) and index number (索引号) as whole tokens. Each term is
+stored as a 32-bit hash (CRC-32) in an ``integer[]`` under GIN.
+
+Text and queries share one normalisation (``normalise``) and one tokenizer, so
+the index (``hub.store.search.index``) and the query (``hub.store.search.query``)
+always agree on what a term is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+from lxml import etree
+
+from hub.records.model import NS
+from hub.records.safe_xml import parse_untrusted
+
+MAX_CONTENT = 100_000  # characters of summary and body indexed per record; the rest is not
+
+_CJK = (
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+)
+_TOKENS = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<num>\d+)|(?P<word>(?:(?![{_CJK}])[^\W\d_])+)")
+_YEAR_IN_BRACKETS = re.compile(r"[\[(【〔〖]([0-9]{4})[\])】〕〗]")  # as hub.codes
+_SERIAL_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9]+号)")
+_SPACES = re.compile(r"\s+")
+_WHOLE = "\x01"  # prefix of whole-number tokens: never part of normalised text
+_BLOCKS = frozenset(
+    ("p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "br", "table")
+) | {"ul", "ol", "blockquote", "pre"}
+
+
+def normalise(text: str) -> str:
+    """Searchable form of text: NFKC, lower case, 〔year〕 brackets, one space between runs."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _SERIAL_LEADING_ZEROS.sub("", _YEAR_IN_BRACKETS.sub(r"〔\1〕", text))
+    return _SPACES.sub(" ", text).strip()
+
+
+@functools.lru_cache(maxsize=1 << 16)  # common characters and bigrams recur in every record
+def term_id(term: str) -> int:
+    """The 32-bit signed hash a term is stored as (CRC-32: stable across processes)."""
+    value = zlib.crc32(term.encode("utf-8"))
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+def text_terms(text: str) -> set[str]:
+    """Index terms of normalised text: CJK characters and bigrams, words, digit runs."""
+    terms: set[str] = set()
+    for match in _TOKENS.finditer(text):
+        run = match.group()
+        if match.lastgroup == "cjk":
+            terms.update(run)
+            terms.update([run[i : i + 2] for i in range(len(run) - 1)])
+        else:
+            terms.add(run)
+    return terms
+
+
+def query_terms(part: str) -> list[str]:
+    """The fewest terms that a record holding ``part`` must have: bigrams of CJK runs
+    (a lone CJK character stands for itself), words and digit runs whole."""
+    terms: list[str] = []
+    for match in _TOKENS.finditer(part):
+        run = match.group()
+        if match.lastgroup == "cjk" and len(run) > 1:
+            terms.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            terms.append(run)
+    return list(dict.fromkeys(terms))
+
+
+def whole_number_token(value: str) -> str:
+    """The whole token of a document or index number, already normalised."""
+    return _WHOLE + value
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedText:
+    heading: str
+    content: str
+    validity: str | None
+    heading_terms: list[int]
+    terms: list[int]
+
+
+def indexed_text(
+    title: str, doc_number_norm: str | None, index_number: str | None, xml: str, where: str
+) -> IndexedText:
+    """What ``search_docs`` keeps of a record: normalised text and its term hashes."""
+    numbers = [normalise(n) for n in (doc_number_norm, index_number) if n]
+    heading = "\n".join([normalise(title), *numbers])
+    summary, body, validity = _xml_text(xml, where)
+    content = normalise(f"{summary}\n{body}")[:MAX_CONTENT]
+    head = text_terms(heading) | {whole_number_token(n) for n in numbers}
+    heading_terms = sorted({term_id(t) for t in head})
+    terms = sorted(set(heading_terms) | {term_id(t) for t in text_terms(content)})
+    return IndexedText(heading, content, validity, heading_terms, terms)
+
+
+def _xml_text(xml: str, where: str) -> tuple[str, str, str | None]:
+    """Summary, body text (blocks on lines of their own) and validity of a stored record."""
+    root = parse_untrusted(xml.encode("utf-8"), where).getroot()
+    summary = root.findtext(f"{{{NS}}}summary") or ""
+    validity = root.findtext(f"{{{NS}}}validity")
+    body = root.find(f"{{{NS}}}body")
+    parts: list[str] = []
+    if body is not None:
+        for event, element in etree.iterwalk(body, events=("start", "end")):
+            block = etree.QName(element).localname in _BLOCKS
+            if event == "start":
+                parts.append("\n" if block else "")
+                parts.append(element.text or "")
+            else:
+                parts.append("\n" if block else "")
+                if element is not body:
+                    parts.append(element.tail or "")
+    return summary, "".join(parts), validity

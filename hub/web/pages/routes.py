@@ -1,0 +1,277 @@
+"""The portal's web pages for people: server-rendered HTML that needs no JavaScript.
+
+Addresses (docs/portal-pages.md): ``/`` (to the portal's root node), ``/nodes``
+(the node directory), ``/nodes/{id}/`` (a node's portal home over its subtree),
+``/nodes/{id}/catalogue`` (its 信息公开目录), ``/records/{id}`` and ``/search``.
+Every page takes ``?lang=zh-Hant`` for Traditional Chinese.
+
+Records are hostile input: templates autoescape everything, and the only markup
+written as is is a record body, which the record standard has already reduced
+to sanitized XHTML. Pages send a Content-Security-Policy without scripts as a
+second line of defence.
+
+The rendering that every page shares (templates, Traditional conversion, the page
+context, error pages) is in ``hub.web.pages.render``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import opencc
+from aiohttp import web
+from lxml import etree
+from markupsafe import Markup
+
+from hub import records
+from hub.errors import HubError
+from hub.federation import Node
+from hub.records.safe_xml import parse_untrusted
+from hub.store.links.queries import by_province, latest_grouped, record_links
+from hub.store.search.query import SearchQuery, SearchQueryError, search
+from hub.web.pages.render import CHINA, TEMPLATES, PageError, Templates, View, error_pages
+from hub.web.traditional import to_traditional
+
+HERE = Path(__file__).parent
+LATEST = 20  # records on a node's home page
+ALERTS = 5  # emergency notices above them
+PAGE = 50  # rows per catalogue or search page
+CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z))\|(urn:govhub:[!-~]{1,200})")
+HOME = web.AppKey("pages_home", str)
+"""Where ``/`` leads (set before serving); by default the portal node's home page."""
+NODE_LINKS = web.AppKey("pages_node_links", tuple)
+"""Extra links per node in the directory: ``(label, "/nodes/{id}/…")`` pairs (demo inboxes)."""
+
+
+def setup(app: web.Application) -> None:
+    """Add the pages' routes, the static files and the HTML error pages to ``app``."""
+    app[TEMPLATES] = Templates.load()
+    app.middlewares.append(error_pages)
+    app.router.add_get("/", _root)
+    app.router.add_get("/nodes", _directory)
+    app.router.add_get("/nodes/", _to_directory)
+    app.router.add_get("/nodes/{id}", _to_home)
+    app.router.add_get("/nodes/{id}/", _home)
+    app.router.add_get("/nodes/{id}/catalogue", _catalogue)
+    app.router.add_get("/records/{id}", _record)
+    app.router.add_get("/search", _search)
+    app.router.add_static("/static/", HERE / "static", append_version=True)
+
+
+# -- Pages -------------------------------------------------------------------------------------
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    raise web.HTTPFound(view.url(request.app.get(HOME) or f"/nodes/{view.portal.scope}/"))
+
+
+async def _to_directory(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently(View.of(request).url("/nodes"))
+
+
+async def _to_home(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    raise web.HTTPMovedPermanently(view.url(f"/nodes/{view.node(request.match_info['id']).id}/"))
+
+
+async def _directory(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    root = view.federation.node(view.portal.scope)
+    nodes = [
+        (n, n.path.count(".") - root.path.count(".")) for n in view.federation.subtree(root.id)
+    ]
+    extra = [(label, path) for label, path in request.app.get(NODE_LINKS, ())]
+    return view.render("directory.html", node=root, nodes=nodes, extra=extra)
+
+
+async def _home(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    node = view.node(request.match_info["id"])
+    async with view.portal.pool.connection() as conn:
+        alerts = await latest_grouped(conn, node.path, ALERTS, alerts=True)
+        latest = await latest_grouped(conn, node.path, LATEST)
+    chain = [n for n in reversed(view.federation.ancestors(node.id)) if _in_scope(view, n)]
+    return view.render(
+        "home.html",
+        node=node,
+        alerts=alerts,
+        latest=[item for item in latest if item.id not in {a.id for a in alerts}],
+        chain=chain,
+        children=view.federation.children(node.id),
+    )
+
+
+def _in_scope(view: View, node: Node) -> bool:
+    return view.federation.is_in_subtree(node.id, view.portal.scope)
+
+
+async def _record(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    record_id = request.match_info["id"]
+    async with view.portal.pool.connection() as conn:
+        cur = await conn.execute("SELECT xml FROM records WHERE id = %s", [record_id])
+        row = await cur.fetchone()
+        if row is None:
+            raise PageError(404, f"没有记录 {record_id[:80]}")
+        links = await record_links(conn, record_id)
+    try:
+        record = records.parse(row[0].encode("utf-8"), record_id)
+    except HubError as exc:
+        raise PageError(500, "这条记录无法显示") from exc
+    node = view.node(record.origin.node)
+    api = f"/api/records/{record.id}"
+    alternates = [
+        ("XML", "application/xml", view.url(api, format="xml")),
+        ("JSON", "application/json", view.url(api)),
+    ]
+    return view.render(
+        "record.html",
+        node=node,
+        record=record,
+        body=_body(record.body, view.lang),
+        links=links,
+        implementations=by_province(view.federation, links.incoming_of("implements")),
+        copies=by_province(view.federation, links.copies),
+        alternates=alternates,
+    )
+
+
+def _body(body: str | None, lang: str) -> Markup | None:
+    """The record's sanitized XHTML body, its text (never its addresses) converted if asked."""
+    if not body:
+        return None
+    if lang != "zh-Hant":
+        return Markup(body)  # noqa: S704 - sanitized by the record standard (hub.records.body)
+    wrapper = f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'.encode()
+    root = parse_untrusted(wrapper, "body", field="body").getroot()
+    for element in root.iter():
+        element.text = to_traditional(element.text) if element.text else element.text
+        element.tail = to_traditional(element.tail) if element.tail else element.tail
+        for attribute in ("title", "alt"):
+            if element.get(attribute):
+                element.set(attribute, to_traditional(element.get(attribute, "")))
+    inner = "".join(etree.tostring(child, encoding="unicode") for child in root)
+    return Markup(inner)  # noqa: S704 - the same sanitized elements, text converted
+
+
+_TOPICS = """
+SELECT topic_class, count(*) FROM records WHERE node = %(node)s AND NOT withdrawn
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+_YEARS = """
+SELECT extract(year FROM published AT TIME ZONE 'Asia/Shanghai')::int, count(*)
+FROM records WHERE node = %(node)s AND NOT withdrawn GROUP BY 1 ORDER BY 1 DESC
+"""
+_CATALOGUE = """
+SELECT id, index_number, title, doc_number, published, topic_class FROM records
+WHERE node = %(node)s AND NOT withdrawn
+  AND (%(topic)s::text IS NULL OR topic_class = %(topic)s)
+  AND (%(from)s::timestamptz IS NULL OR (published >= %(from)s AND published < %(to)s))
+  AND (%(after_published)s::timestamptz IS NULL
+       OR (published, id) < (%(after_published)s, %(after_id)s::text))
+ORDER BY published DESC, id DESC LIMIT %(limit)s
+"""
+
+
+async def _catalogue(request: web.Request) -> web.StreamResponse:
+    view = View.of(request)
+    node = view.node(request.match_info["id"])
+    topic = request.query.get("topic") or None
+    if topic is not None and len(topic) > 40:
+        raise PageError(400, "主题分类参数过长")
+    year = _year(request.query.get("year"))
+    after = _cursor(request.query.get("after"))
+    params: dict[str, Any] = {
+        "node": node.id,
+        "topic": topic,
+        "from": datetime(year, 1, 1, tzinfo=CHINA) if year else None,
+        "to": datetime(year + 1, 1, 1, tzinfo=CHINA) if year else None,
+        "after_published": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": PAGE + 1,
+    }
+    async with view.portal.pool.connection() as conn:
+        topics = await (await conn.execute(_TOPICS, params)).fetchall()
+        years = await (await conn.execute(_YEARS, params)).fetchall()
+        rows = await (await conn.execute(_CATALOGUE, params)).fetchall()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    next_page = None
+    if more:
+        last = rows[-1]
+        cursor = f"{last[4].astimezone(UTC).isoformat()}|{last[0]}"
+        next_page = view.url(request.path, topic=topic, year=year, after=cursor)
+    return view.render(
+        "catalogue.html",
+        node=node,
+        topic=topic,
+        year=year,
+        topics=topics,
+        years=years,
+        rows=rows,
+        next_page=next_page,
+    )
+
+
+def _year(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or not 1949 <= int(text) <= 2100:
+        raise PageError(400, f"年份参数无效：{text[:20]}（应为四位年份，如 2019）")
+    return int(text)
+
+
+def _cursor(text: str | None) -> tuple[datetime, str] | None:
+    if not text:
+        return None
+    found = CURSOR.fullmatch(text)
+    try:
+        when = datetime.fromisoformat(found.group(1)) if found else None
+    except ValueError:
+        when = None
+    if found is None or when is None:
+        raise PageError(400, "翻页参数 after 无效（请从列表的“下一页”链接进入）")
+    return when, found.group(2)
+
+
+async def _search(request: web.Request) -> web.StreamResponse:
+    """Search through ``hub.store.search.query``; a Traditional query that finds nothing is
+    tried again in Simplified, the form most records are written in."""
+    view = View.of(request)
+    q = request.query.get("q", "").strip()
+    scope_id = request.query.get("node") or view.portal.scope
+    if scope_id not in view.federation.nodes:
+        raise PageError(400, f"节点参数无效：{scope_id[:40]}")
+    scope = view.node(scope_id)
+    result = None
+    if q:
+        after = request.query.get("after") or None
+        async with view.portal.pool.connection() as conn:
+            try:
+                for text in dict.fromkeys((q, _simplified(q))):
+                    query = SearchQuery(text, scope=scope.path, limit=PAGE, cursor=after)
+                    result = await search(conn, query)
+                    if result.hits:
+                        break
+            except SearchQueryError as exc:
+                raise PageError(400, f"搜索参数 {exc.parameter} 无效：{exc}") from None
+    next_page = None
+    if result is not None and result.next_cursor:
+        node = scope.id if scope.id != view.portal.scope else None
+        next_page = view.url("/search", q=q, node=node, after=result.next_cursor)
+    return view.render("search.html", node=scope, q=q, result=result, next_page=next_page)
+
+
+def _simplified(text: str) -> str:
+    """``text`` in Simplified characters (ASCII text as it is)."""
+    return text if text.isascii() else str(_t2s().convert(text))
+
+
+@functools.cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s.json")
