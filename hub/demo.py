@@ -48,7 +48,7 @@ from hub.outbox.pipeline import Outcome, Pipeline
 from hub.outbox.relay import push_message, relay_once
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
-from hub.settings import Settings
+from hub.settings import Settings, http_limits
 from hub.store import connect, count_records, list_records, migrate
 from hub.store.followers import run_followers
 from hub.store.opening import database_url
@@ -174,7 +174,7 @@ class Demo:
         it, plus every node's inbox and status (a node serves those itself in production)."""
         followers = asyncio.create_task(run_followers(lambda: connect(self.store_url), stop))
         try:
-            options = PortalOptions(host=host, port=port)
+            options = PortalOptions(host=host, port=port, limits=http_limits(self.settings))
             async with serving_portal(
                 self.federation, self.root.id, self.store_url, options, self._extend
             ) as server:

@@ -7,6 +7,7 @@ parts are never forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -53,3 +54,29 @@ class RecordInvalid(InputError):
 
 class ConfigInvalid(InputError):
     """The federation map (nodes.toml) or a setting is wrong."""
+
+
+class RequestError(HubError):
+    """A request that cannot be answered as asked: the HTTP ``status``, what is wrong
+    (``message``), and the ``parameter`` to fix (``None`` when no single one is at fault).
+
+    ``headers`` go on the response (``WWW-Authenticate`` for a 401); ``details`` are
+    extra members of the JSON error body (a refused push's ``problems``). Every HTTP
+    server of govhub answers it through ``hub.http.errors.middleware``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        parameter: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        if not 400 <= status <= 599:
+            raise ValueError(f"RequestError needs an error status (400-599), not {status}")
+        super().__init__(message)
+        self.status, self.message, self.parameter = status, message, parameter
+        self.headers = dict(headers or {})
+        self.details = dict(details or {})

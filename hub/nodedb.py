@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hub.errors import HubError
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE outbox (
@@ -121,7 +123,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class NodeStateError(Exception):
+class NodeStateError(HubError):
     """The node's state file is unusable (newer schema, unreadable)."""
 
 

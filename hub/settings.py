@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigInvalid, Problem
+from hub.http.listen import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(f"{value} is not positive")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise ValueError(f"{value:g} is not a number of seconds from 0 (excluded) to 3600")
     return value
 
 
@@ -95,6 +103,26 @@ SETTINGS: tuple[Setting, ...] = (
         "empty: one per CPU core; 0: none, all in the node's own process.",
         _workers,
     ),
+    Setting(
+        "GOVHUB_HTTP_HEAD_TIMEOUT",
+        "20",
+        "Seconds an HTTP client has to send a request's line and headers, from connecting "
+        "or from the previous response; slower connections are closed.",
+        _seconds,
+    ),
+    Setting(
+        "GOVHUB_HTTP_BODY_TIMEOUT",
+        "60",
+        "Seconds an HTTP client has to send a request body (a push); slower ones get 408.",
+        _seconds,
+    ),
+    Setting(
+        "GOVHUB_HTTP_MAX_CONNECTIONS",
+        "512",
+        "Open HTTP connections each server (portal, node port) takes at most; "
+        "one more is answered 503 and closed.",
+        _positive_int,
+    ),
 )
 
 
@@ -107,6 +135,9 @@ class Settings:
     broker_url: str
     data_dir: Path
     harvest_workers: int | None = None
+    http_head_timeout: float = 20.0
+    http_body_timeout: float = 60.0
+    http_max_connections: int = 512
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -142,3 +173,12 @@ class Settings:
             shown = "********" if setting.secret and value else value or "(empty)"
             rows.append((setting.name, shown, setting.help))
         return rows
+
+
+def http_limits(settings: Settings) -> Limits:
+    """The limits every HTTP server of govhub is started with (``hub.http.listen``)."""
+    return Limits(
+        head_timeout=settings.http_head_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )

@@ -111,7 +111,7 @@ def test_only_the_right_token_type_size_and_records_are_taken(tmp_path: Path) ->
         ],
     )
     statuses = [status for status, _ in answers]
-    assert statuses == [401, 403, 401, 404, 415, 413, 422, 422, 422]
+    assert statuses == [401, 401, 401, 404, 415, 413, 422, 422, 422]
     for status, body in answers:
         assert {"status", "error", "parameter"} <= set(body) and body["status"] == status
     assert [body["parameter"] for _, body in answers[:5]] == [
@@ -122,7 +122,7 @@ def test_only_the_right_token_type_size_and_records_are_taken(tmp_path: Path) ->
         "Content-Type",
     ]
     assert "Authorization: Bearer" in answers[0][1]["error"]
-    assert "no push source 'elsewhere' (push sources: cms)" in answers[3][1]["error"]
+    assert "no push source 'elsewhere' (this token opens: cms)" in answers[3][1]["error"]
     assert "over the limit of 20,000 bytes" in answers[5][1]["error"]
     invalid = answers[6][1]
     assert invalid["parameter"] == "body" and "nothing was spooled" in invalid["error"]

@@ -52,11 +52,12 @@ from hub.cli import node as node_command
 from hub.cli.common import UsageError
 from hub.errors import ConfigInvalid
 from hub.federation import Federation, load_federation, parse_federation
+from hub.http.listen import ServeError
 from hub.inbox import entries as inbox
 from hub.inbox.consumer import DownChecker, Kept, Tally, receive_forever
 from hub.inbox.entries import Received
 from hub.inbox.webhook import Webhook
-from hub.node.port import ServeError, View, make_app
+from hub.node.port import View, make_app
 from hub.node.runner import run_node, state_path, stop_on_signals
 from hub.nodedb import open_state, transaction
 from hub.outbox import entries as outbox

@@ -33,7 +33,7 @@ from test_links import (
 )
 
 from hub import records
-from hub.node.port import listen
+from hub.http.listen import listen
 from hub.records.model import Record, Relation
 from hub.store.connection import Connection
 from hub.store.search.index import FOLLOWER as SEARCH_FOLLOWER

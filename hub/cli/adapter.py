@@ -33,6 +33,7 @@ from hub.federation import Node, Source, load_federation
 from hub.harvest.convert import describe_error
 from hub.harvest.plan import plan_sources
 from hub.harvest.tally import Tally
+from hub.http.listen import listen
 from hub.records import NS, Record, RecordInvalid
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
@@ -170,15 +171,11 @@ async def _sample_value(sample: str, file: Path) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/" + file.name, handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    server = await listen(app, "127.0.0.1", 0)
     try:
-        port = runner.addresses[0][1]
-        yield f"http://127.0.0.1:{port}/{file.name}"
+        yield f"{server.url}/{file.name}"
     finally:
-        await runner.cleanup()
+        await server.runner.cleanup()
 
 
 def _content_type(file: Path) -> str:

@@ -19,7 +19,7 @@ from hub.federation import Federation, Node, load_federation
 from hub.ingest.consume import Checker
 from hub.ingest.runner import HubOptions, HubReport, run_hub
 from hub.records.safe_xml import Limits
-from hub.settings import Settings
+from hub.settings import Settings, http_limits
 from hub.store import connect, migrate, wait_for_database
 from hub.store.followers import run_followers
 from hub.store.opening import database_url
@@ -113,7 +113,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
     if args.base_url and not args.base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url {args.base_url!r} must start with http:// or https://")
-    web = PortalOptions(host=args.host, port=checked_port(args.port), base_url=args.base_url)
+    web = PortalOptions(
+        host=args.host,
+        port=checked_port(args.port),
+        base_url=args.base_url,
+        limits=http_limits(settings),
+    )
     broker = node_broker_url(settings.broker_url, node, os.environ, user_prefix=args.user_prefix)
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)
     checker = Checker(federation, node.id, args.user_prefix, limits)

@@ -10,9 +10,10 @@
 The inbox endpoints answer conditional requests: the ``ETag`` changes with
 every record the inbox takes in, ``Last-Modified`` is when the newest came, and
 ``If-None-Match`` / ``If-Modified-Since`` get ``304 Not Modified``. Every error
-has one JSON shape: ``{"status": 400, "error": "...", "parameter": "kind"}``
-(``parameter`` is null when no parameter is at fault); a refused push adds
-``"problems"``, one line per problem.
+has govhub's one JSON shape (``hub.http.errors``): ``{"status": 400, "error":
+"...", "parameter": "kind"}`` (``parameter`` is null when no parameter is at
+fault); a refused push adds ``"problems"``, one line per problem. The server is
+started by ``hub.http.listen.listen``, with its timeouts and connection limit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import hmac
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
@@ -31,11 +32,12 @@ from aiohttp import web
 
 from adapters.push import PushSource, spool
 from hub import records
-from hub.errors import HubError, Problem
+from hub.errors import Problem, RequestError
 from hub.federation import KINDS, Node
 from hub.federation.origins import origin_problems
+from hub.http import errors
 from hub.http.conditional import http_date, not_modified
-from hub.http.errors import error_body
+from hub.http.listen import read_body
 from hub.inbox import entries as inbox
 from hub.inbox.consumer import Tally
 from hub.inbox.entries import Item
@@ -50,26 +52,6 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
-
-
-class ParameterError(web.HTTPBadRequest):
-    """A query parameter that cannot be used: 400, naming the parameter."""
-
-    def __init__(self, parameter: str, error: str) -> None:
-        super().__init__(reason="Bad Request")
-        self.parameter = parameter
-        self.error = error
-
-
-class PushRefused(Exception):
-    """A push that is not taken: its status, what is wrong, and with what."""
-
-    def __init__(
-        self, status: int, error: str, parameter: str | None, problems: list[Problem] | None = None
-    ) -> None:
-        super().__init__(error)
-        self.status, self.error, self.parameter = status, error, parameter
-        self.problems = problems
 
 
 @dataclass
@@ -94,7 +76,7 @@ VIEW = web.AppKey("view", View)
 
 
 def make_app(view: View) -> web.Application:
-    app = web.Application(middlewares=[_json_errors])
+    app = web.Application(middlewares=[errors.middleware])
     app[VIEW] = view
     app.router.add_get("/inbox.atom", _atom)
     app.router.add_get("/inbox.rss", _rss)
@@ -102,42 +84,6 @@ def make_app(view: View) -> web.Application:
     app.router.add_get("/status", _status)
     app.router.add_post("/push/{source}", _push)
     return app
-
-
-class ServeError(HubError):
-    """The node's HTTP port cannot be opened."""
-
-
-@dataclass(frozen=True)
-class Server:
-    """A started HTTP server and the address it listens on."""
-
-    runner: web.AppRunner
-    url: str
-
-    async def serve_until(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then finish the requests in flight and close."""
-        try:
-            await stop.wait()
-        finally:
-            await self.runner.cleanup()
-
-
-async def listen(app: web.Application, host: str, port: int, *, shutdown: float = 5.0) -> Server:
-    """Bind ``host:port`` (port 0: any free port) and start answering."""
-    runner = web.AppRunner(app, shutdown_timeout=shutdown, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ServeError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-            "(choose another --port, or stop what uses it)"
-        ) from exc
-    bound = runner.addresses[0]
-    where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    return Server(runner, f"http://{where}:{bound[1]}")
 
 
 # -- Handlers ---------------------------------------------------------------------------------
@@ -213,24 +159,22 @@ PUSH_TYPES = ("application/xml", "text/xml")
 async def _push(request: web.Request) -> web.StreamResponse:
     """Take a record or batch from the site's CMS: token, type, size, records, then the spool.
 
-    Checked in that order, each failure with its status: 404 no such push source,
-    401 no bearer token, 403 a wrong one, 415 not XML, 413 too large, 422 not
-    valid records or not this node's (kept in the ``refused`` table with the
-    reasons, like every refused record). 202 only once the body is durably in
-    the spool; the harvester's push source takes it from there.
+    Checked in that order, each failure with its status: 401 no bearer token, or
+    one that is not the token of the push source named (an unknown source
+    included: nothing is said about which sources exist before a token is
+    right), 404 no such source (to a token that opens others), 415 not XML,
+    413 too large, 408 too slow, 422 not valid records or not this node's (kept
+    in the ``refused`` table with the reasons, like every refused record). 202
+    only once the body is durably in the spool; the harvester's push source takes
+    it from there.
     """
     view = request.app[VIEW]
     name = request.match_info["source"]
-    source = view.push.get(name)
-    if source is None:
-        known = ", ".join(sorted(view.push)) or "none"
-        message = f"node {view.node.id!r} has no push source {name!r} (push sources: {known})"
-        raise PushRefused(404, message, "source")
-    _check_token(request, source)
+    source = _authenticated(request, view.push, name)
     if request.content_type not in PUSH_TYPES and not request.content_type.endswith("+xml"):
         message = f"{request.content_type!r} is not a record; send Content-Type: application/xml"
-        raise PushRefused(415, message, "Content-Type")
-    body = await _body(request, source.max_bytes)
+        raise RequestError(415, message, "Content-Type")
+    body = await read_body(request, source.max_bytes)
     where = f"push:{name}"
     try:
         found = records.parse_batch(body, where, limits=records.Limits(max_bytes=source.max_bytes))
@@ -259,28 +203,39 @@ async def _push(request: web.Request) -> web.StreamResponse:
     return _json_response(answer, status=202)
 
 
-def _check_token(request: web.Request, source: PushSource) -> None:
+def _authenticated(
+    request: web.Request, sources: Mapping[str, PushSource], name: str
+) -> PushSource:
+    """The push source ``name`` when the request bears its token. Otherwise 401, the same
+    for a wrong token and an unknown source: without a token no one learns which sources
+    exist. A token that opens other sources of the node gets a 404 naming those."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        message = "send the push token as Authorization: Bearer <token>"
-        raise PushRefused(401, message, "Authorization")
-    if not hmac.compare_digest(token.strip().encode(), source.token.encode()):
-        raise PushRefused(403, f"wrong token for push source {source.name!r}", "Authorization")
-
-
-async def _body(request: web.Request, limit: int) -> bytes:
-    too_large = PushRefused(
-        413, f"the body is over the limit of {limit:,} bytes; push fewer records at a time", None
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not token.isascii() or not token.isprintable():
+        raise RequestError(
+            401,
+            "send the push token as Authorization: Bearer <token> (printable ASCII)",
+            "Authorization",
+            headers={"WWW-Authenticate": 'Bearer realm="govhub push"'},
+        )
+    given = token.encode()
+    opens = sorted(
+        key for key, s in sources.items() if hmac.compare_digest(given, s.token.encode())
     )
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
+    node = request.app[VIEW].node.id
+    if name in opens:
+        return sources[name]
+    if opens:
+        known = ", ".join(opens)
+        message = f"node {node!r} has no push source {name[:60]!r} (this token opens: {known})"
+        raise RequestError(404, message, "source")
+    raise RequestError(
+        401,
+        f"this token does not open push source {name[:60]!r} of node {node!r}",
+        "Authorization",
+        headers={"WWW-Authenticate": 'Bearer realm="govhub push", error="invalid_token"'},
+    )
 
 
 async def _refuse(view: View, where: str, problems: list[Problem], body: bytes) -> NoReturn:
@@ -300,10 +255,12 @@ async def _refuse(view: View, where: str, problems: list[Problem], body: bytes) 
 
     await view.read(keep)
     count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-    raise PushRefused(422, f"not taken: {count}; nothing was spooled", "body", problems)
+    lines = [str(problem) for problem in problems]
+    message = f"not taken: {count}; nothing was spooled"
+    raise RequestError(422, message, "body", details={"problems": lines})
 
 
-# -- Parameters, conditional requests, errors --------------------------------------------------
+# -- Parameters and responses --------------------------------------------------
 
 
 def _kind(request: web.Request) -> str | None:
@@ -311,54 +268,16 @@ def _kind(request: web.Request) -> str | None:
     if kind is None:
         return None
     if kind not in KINDS:
-        raise ParameterError("kind", f"{kind!r} is not a record kind: one of {', '.join(KINDS)}")
+        message = f"{kind[:40]!r} is not a record kind: one of {', '.join(KINDS)}"
+        raise RequestError(400, message, "kind")
     return kind
 
 
 def _limit(request: web.Request) -> int:
     text = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise ParameterError("limit", f"{text!r} is not a number from 1 to {MAX_LIMIT}")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise RequestError(400, f"{text[:40]!r} is not a number from 1 to {MAX_LIMIT}", "limit")
     return int(text)
-
-
-@web.middleware
-async def _json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ParameterError as exc:
-        return _error(400, exc.error, exc.parameter)
-    except PushRefused as exc:
-        response = _error(exc.status, exc.error, exc.parameter, problems=exc.problems)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="govhub push"'
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        message = f"{exc.reason}: {request.method} {request.path}"
-        return _error(exc.status, message, None, headers=exc.headers)
-    except Exception:
-        log.exception("error serving %s", request.path, extra={"stage": "serve"})
-        return _error(500, "internal error; the node's log has the details", None)
-
-
-def _error(
-    status: int,
-    error: str,
-    parameter: str | None,
-    headers: Any = None,
-    problems: list[Problem] | None = None,
-) -> web.Response:
-    body: dict[str, Any] = error_body(status, error, parameter)  # the portal's shape
-    if problems is not None:
-        body["problems"] = [str(problem) for problem in problems]
-    response = _json_response(body, status=status)
-    if headers and "Allow" in headers:  # 405 says what is allowed
-        response.headers["Allow"] = headers["Allow"]
-    return response
 
 
 def _json_response(body: object, *, status: int = 200, headers: Any = None) -> web.Response:

@@ -35,15 +35,16 @@ from hub.harvest.harvester import Harvester
 from hub.harvest.http import HarvestHttp
 from hub.harvest.plan import plan_sources
 from hub.harvest.state import DurableValidators
+from hub.http.listen import listen
 from hub.inbox.consumer import DownChecker, Tally, receive_forever
 from hub.inbox.webhook import Webhook
-from hub.node.port import View, listen, make_app
+from hub.node.port import View, make_app
 from hub.nodedb import open_state, state_path
 from hub.outbox.pipeline import Pipeline
 from hub.outbox.relay import relay_forever
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
-from hub.settings import Settings
+from hub.settings import Settings, http_limits
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ async def run_node(
         root = str(settings.config.resolve().parent)
         push = push_sources(node, settings.data_dir, os.environ, where=federation.where, root=root)
         app = make_app(View(node, http_state, tally, webhook, push=push))
-        server = await listen(app, host, port)
+        server = await listen(app, host, port, limits=http_limits(settings))
         log.info("node %s serving on %s", node.id, server.url, extra={"node": node.id})
         if on_ready is not None:
             on_ready(server.url)

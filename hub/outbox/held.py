@@ -11,6 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from hub.errors import HubError
 from hub.outbox.entries import now
 from hub.review import Finding
 
@@ -38,7 +39,7 @@ class AuditEntry:
     reason: str
 
 
-class ReviewError(Exception):
+class ReviewError(HubError):
     """A review action that cannot be done (unknown record, already decided, no reason)."""
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from hub.federation import Federation
-from hub.node.port import Server, listen
+from hub.http.listen import Limits, Server, listen
 from hub.web.app import make_app
 from hub.web.context import Portal
 
@@ -27,6 +27,7 @@ class PortalOptions:
     port: int = 8080
     base_url: str = ""  # e.g. https://portal.example.gov.cn; "": the address it listens on
     pool_size: int = 8  # database connections the web server may hold
+    limits: Limits = field(default_factory=Limits)  # timeouts and connection limit (GOVHUB_HTTP_*)
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +49,7 @@ async def serving_portal(
         app = make_app(portal)
         if extend is not None:
             extend(app)
-        server = await listen(app, options.host, options.port)
+        server = await listen(app, options.host, options.port, limits=options.limits)
         portal.base_url = portal.base_url or server.url
         log.info("portal of %s on %s", scope, server.url, extra={"node": scope, "stage": "portal"})
         try:

@@ -41,6 +41,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from hub.codes import normalise_doc_number
+from hub.errors import RequestError
 from hub.store.queries import CHINA, PATH, filter_conditions
 from hub.store.search.terms import normalise, query_terms, term_id, whole_number_token
 
@@ -54,12 +55,11 @@ _DOC_NUMBER = re.compile(r"\S+〔[0-9]{4}〕[0-9]+号")
 _INDEX_NUMBER = re.compile(r"[0-9a-z]+/[0-9]{4}-[0-9]+")
 
 
-class SearchQueryError(ValueError):
-    """A query that cannot run; ``parameter`` names what to fix (``q``, ``limit``, …)."""
+class SearchQueryError(RequestError, ValueError):
+    """A query that cannot run (HTTP 400); ``parameter`` names what to fix (``q``, ``limit``…)."""
 
     def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
+        super().__init__(400, message, parameter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +80,21 @@ class SearchQuery:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("text", "scope", "node", "kind", "topic", "lang", "cursor"):
+            value = getattr(self, name)
+            if value is not None and not _storable(value):
+                parameter = "q" if name == "text" else name
+                raise SearchQueryError(
+                    parameter, f"{parameter} holds a NUL or an unpaired surrogate; remove it"
+                )
         if not self.text.strip():
             raise SearchQueryError("q", "the query is empty; give at least one character")
         if len(self.text) > MAX_QUERY:
             raise SearchQueryError("q", f"the query is longer than {MAX_QUERY} characters")
-        if not query_terms(normalise(self.text)):
-            raise SearchQueryError("q", "the query has no letters, digits or characters")
+        if not self.parts:
+            raise SearchQueryError(
+                "q", "the query has no letter, digit or character to look for; give a word"
+            )
         if len(normalise(self.text).split()) > MAX_PARTS:
             raise SearchQueryError("q", f"the query has more than {MAX_PARTS} words")
         if not 1 <= self.limit <= MAX_LIMIT:
@@ -105,7 +114,10 @@ class SearchQuery:
         whole = normalise(normalise_doc_number(self.text))
         if _DOC_NUMBER.fullmatch(whole):
             return [whole]
-        return list(dict.fromkeys(normalise(self.text).split()))
+        # A part without a letter, digit or character (``%``, ``-``, ``'``) has no index
+        # term to look for: it is left out (``COVID - 19`` looks for ``covid`` and ``19``).
+        words = [part for part in normalise(self.text).split() if query_terms(part)]
+        return list(dict.fromkeys(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +174,9 @@ async def _frequencies(conn: AsyncConnection[Any], parts: list[str]) -> dict[str
     estimate: dict[str, float] = {"rows": rows}
     for column in ("terms", "heading_terms"):
         known = common.get(column, {})
-        estimate[column] = math.prod(min(known.get(t, 0.0) for t in ids) for ids in per_part)
+        estimate[column] = math.prod(
+            min((known.get(t, 0.0) for t in ids), default=1.0) for ids in per_part
+        )
     return estimate
 
 
@@ -331,6 +345,11 @@ def snippet(content: str, parts: list[str], before: int = 30, after: int = 90) -
     start = max(min(found, default=0) - before, 0)
     text = content[start : start + before + after].replace("\n", " ")
     return ("…" if start else "") + text + ("…" if start + before + after < len(content) else "")
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can take ``text``: no NUL, no lone surrogate (not UTF-8)."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _parse_cursor(cursor: str) -> tuple[str, tuple[datetime, str]]:

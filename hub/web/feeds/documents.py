@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hub.errors import RequestError
 from hub.federation import Node
 from hub.http.conditional import http_date
 from hub.store.feed_log.log import (
@@ -50,12 +51,6 @@ running hub (archives already fetched would no longer match their addresses)."""
 CURRENT_MAX_AGE = 60  # seconds: subscription documents and the page still filling
 ARCHIVE_MAX_AGE = 365 * 24 * 3600  # complete archive pages never change
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml"}
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str, parameter: str | None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.parameter = status, message, parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +214,9 @@ async def build_document(portal: Portal, state: FeedState, feed: FeedRequest) ->
             entries = await newest_entries(conn, feed.scope, feed.filters, size)
             before, archive = complete * size, False
         elif feed.page > complete:
-            raise BadRequest(404, f"page {feed.page} does not exist yet (last: {complete})", "page")
+            raise RequestError(
+                404, f"page {feed.page} does not exist yet (last: {complete})", "page"
+            )
         else:
             first = feed.page * size
             entries = await range_entries(conn, feed.scope, feed.filters, first, first + size)

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hub.errors import RequestError
+from hub.http import errors
 from hub.http.conditional import not_modified
-from hub.http.errors import json_error
 from hub.records.model import KINDS, LANGUAGES
 from hub.records.schema import topic_classes
 from hub.store.feed_log.log import Filters
 from hub.web.context import PORTAL, Portal
 from hub.web.feeds.documents import (
     PAGE_SIZE,
-    BadRequest,
     Document,
     FeedRequest,
     FeedState,
@@ -40,17 +40,15 @@ CACHE_KEY = "feeds"
 def setup(app: web.Application, *, page_size: int = PAGE_SIZE, head_ttl: float = 1.0) -> None:
     """Add the feed routes. ``page_size`` is for tests: see ``PAGE_SIZE``."""
     app[PORTAL].caches[CACHE_KEY] = FeedState(page_size=page_size, head_ttl=head_ttl)
+    errors.setup(app)
     app.router.add_get(r"/nodes/{id}/{name:(feed|own)}.{format:(atom|rss)}", serve_feed)
 
 
 async def serve_feed(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     state: FeedState = portal.caches[CACHE_KEY]
-    try:
-        feed = parse_request(request, portal)
-        document = await cached_document(portal, state, feed)
-    except BadRequest as exc:
-        return json_error(exc.status, exc.message, exc.parameter)
+    feed = parse_request(request, portal)
+    document = await cached_document(portal, state, feed)
     return respond(request, document)
 
 
@@ -72,18 +70,20 @@ def respond(request: web.Request, document: Document) -> web.Response:
 
 
 def parse_request(request: web.Request, portal: Portal) -> FeedRequest:
-    """The checked feed address, or ``BadRequest`` naming what to fix."""
+    """The checked feed address, or ``RequestError`` naming what to fix."""
     node_id = request.match_info["id"]
     federation = portal.federation
     if node_id not in federation.nodes or not federation.is_in_subtree(node_id, portal.scope):
-        raise BadRequest(404, f"no node {node_id[:60]!r} in this portal", "id")
+        raise RequestError(404, f"no node {node_id[:60]!r} in this portal", "id")
     query = request.query
     for name in query:
         if name not in PARAMETERS:
             allowed = ", ".join(PARAMETERS)
-            raise BadRequest(400, f"unknown parameter {name[:40]!r} (known: {allowed})", name[:40])
+            raise RequestError(
+                400, f"unknown parameter {name[:40]!r} (known: {allowed})", name[:40]
+            )
         if len(query.getall(name)) > 1:
-            raise BadRequest(400, f"{name} is given more than once; give it once", name)
+            raise RequestError(400, f"{name} is given more than once; give it once", name)
     kind = _choice(query.get("kind"), "kind", KINDS)
     topic = _choice(query.get("topic"), "topic", topic_classes())
     lang = _choice(query.get("lang"), "lang", LANGUAGES)
@@ -91,18 +91,18 @@ def parse_request(request: web.Request, portal: Portal) -> FeedRequest:
     if issuer is not None and (
         not issuer.strip() or len(issuer) > MAX_ISSUER or not issuer.isprintable()
     ):
-        raise BadRequest(
+        raise RequestError(
             400, f"issuer must be an agency name of 1 to {MAX_ISSUER} characters", "issuer"
         )
     script_text = query.get("script")
     script = "Hans" if script_text is None else SCRIPTS.get(script_text.lower())
     if script is None:
-        raise BadRequest(400, "script must be Hans (Simplified) or Hant (Traditional)", "script")
+        raise RequestError(400, "script must be Hans (Simplified) or Hant (Traditional)", "script")
     page_text = query.get("page")
     page = None
     if page_text is not None:
         if not page_text.isdigit() or not page_text.isascii() or len(page_text) > 15:
-            raise BadRequest(400, "page must be a page number (0, 1, 2, …)", "page")
+            raise RequestError(400, "page must be a page number (0, 1, 2, …)", "page")
         page = int(page_text)
     return FeedRequest(
         node=federation.node(node_id),
@@ -117,4 +117,4 @@ def parse_request(request: web.Request, portal: Portal) -> FeedRequest:
 def _choice(value: str | None, name: str, allowed: tuple[str, ...]) -> str | None:
     if value is None or value in allowed:
         return value
-    raise BadRequest(400, f"{name} must be one of {', '.join(allowed)}; not {value[:40]!r}", name)
+    raise RequestError(400, f"{name} must be one of {', '.join(allowed)}; not {value[:40]!r}", name)

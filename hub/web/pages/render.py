@@ -5,23 +5,24 @@ converts the templates' own text and every value a page prints, so handlers give
 their context in Simplified, as stored; only markup is converted by its maker.
 ``View`` is what every page knows about its request (the portal, the language,
 how to link, the node's feeds) and renders a page with the headers every page
-sends; ``error_pages`` turns page errors, unknown addresses and database
-outages into HTML pages. The routes and their handlers: ``hub.web.pages.routes``.
+sends; ``error_page`` renders any error of a page's address as an HTML page (the
+one error middleware, ``hub.http.errors``, calls it). The routes and their
+handlers: ``hub.web.pages.routes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-import psycopg
 from aiohttp import web
 from markupsafe import Markup
 
+from hub.errors import RequestError
 from hub.federation import Federation, Node
 from hub.records.model import CHINA
 from hub.store.links.queries import OUTGOING
@@ -56,15 +57,6 @@ KINDS = {
     "service": "办事服务",
     "interaction": "互动交流",
 }
-
-
-class PageError(Exception):
-    """A page that cannot be shown: rendered as an error page with ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -137,7 +129,9 @@ class View:
     def of(cls, request: web.Request) -> View:
         lang = request.query.get("lang", "zh-Hans")
         if lang not in LANGUAGES:
-            raise PageError(400, f"不支持的语言参数 lang={lang[:20]}（可用：zh-Hans、zh-Hant）")
+            raise RequestError(
+                400, f"不支持的语言参数 lang={lang[:20]}（可用：zh-Hans、zh-Hant）", "lang"
+            )
         return cls(request, request.app[PORTAL], lang)
 
     @property
@@ -163,7 +157,7 @@ class View:
         if node_id not in self.federation.nodes or not self.federation.is_in_subtree(
             node_id, self.portal.scope
         ):
-            raise PageError(404, f"本门户没有节点 {node_id[:40]}")
+            raise RequestError(404, f"本门户没有节点 {node_id[:40]}", "id")
         return self.federation.node(node_id)
 
     def node_name(self, node_id: str) -> str:
@@ -213,32 +207,33 @@ class View:
         )
 
 
-@web.middleware
-async def error_pages(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Page errors, unknown addresses (outside the API and feeds) and outages as HTML pages."""
-    try:
-        return await handler(request)
-    except PageError as exc:
-        return _error(request, exc.status, exc.message)
-    except web.HTTPNotFound:
-        if _machine_address(request):
-            raise
-        return _error(request, 404, "页面不存在")
-    except psycopg.OperationalError:
-        if _machine_address(request):
-            raise
-        return _error(request, 503, "数据库暂时不可用，请稍后再试")
+STATUS_TEXT = {
+    400: "请求参数无效",
+    401: "需要登录凭据",
+    403: "无权访问",
+    404: "页面不存在",
+    405: "不支持此请求方法",
+    408: "请求超时，请重试",
+    413: "请求内容过大",
+    414: "网址过长",
+    500: "服务器出错，已记录，请稍后再试",
+    503: "数据库暂时不可用，请稍后再试",
+}
 
 
-def _machine_address(request: web.Request) -> bool:
-    """The API's and the feeds' addresses, which answer errors in their own formats."""
-    return request.path.startswith("/api/") or request.path.endswith(FEED_SUFFIXES)
-
-
-def _error(request: web.Request, status: int, message: str) -> web.Response:
+def error_page(request: web.Request, status: int, message: str | None) -> web.Response | None:
+    """The error as an HTML page, or ``None`` for the API's and the feeds' addresses, which
+    answer in the JSON error shape (``hub.http.errors``)."""
+    if _machine_address(request):
+        return None
+    text = message or STATUS_TEXT.get(status, "无法处理此请求")
     lang = request.query.get("lang", "zh-Hans")
     view = View(request, request.app[PORTAL], lang if lang in LANGUAGES else "zh-Hans")
     root = view.federation.node(view.portal.scope)
-    return view.render("error.html", node=root, status=status, message=message)
+    return view.render("error.html", node=root, status=status, message=text)
+
+
+def _machine_address(request: web.Request) -> bool:
+    """The API's and the feeds' addresses, which answer errors in the JSON shape."""
+    path = request.path
+    return path.startswith("/api/") or path == "/openapi.json" or path.endswith(FEED_SUFFIXES)

@@ -28,12 +28,13 @@ from lxml import etree
 from markupsafe import Markup
 
 from hub import records
-from hub.errors import HubError
+from hub.errors import HubError, RequestError
 from hub.federation import Node
+from hub.http import errors
 from hub.records.safe_xml import parse_untrusted
 from hub.store.links.queries import by_province, latest_grouped, record_links
 from hub.store.search.query import SearchQuery, SearchQueryError, search
-from hub.web.pages.render import CHINA, TEMPLATES, PageError, Templates, View, error_pages
+from hub.web.pages.render import CHINA, TEMPLATES, Templates, View, error_page
 from hub.web.traditional import to_traditional
 
 HERE = Path(__file__).parent
@@ -50,7 +51,8 @@ NODE_LINKS = web.AppKey("pages_node_links", tuple)
 def setup(app: web.Application) -> None:
     """Add the pages' routes, the static files and the HTML error pages to ``app``."""
     app[TEMPLATES] = Templates.load()
-    app.middlewares.append(error_pages)
+    app[errors.ERROR_PAGE] = error_page
+    errors.setup(app)
     app.router.add_get("/", _root)
     app.router.add_get("/nodes", _directory)
     app.router.add_get("/nodes/", _to_directory)
@@ -117,12 +119,12 @@ async def _record(request: web.Request) -> web.StreamResponse:
         cur = await conn.execute("SELECT xml FROM records WHERE id = %s", [record_id])
         row = await cur.fetchone()
         if row is None:
-            raise PageError(404, f"没有记录 {record_id[:80]}")
+            raise RequestError(404, f"没有记录 {record_id[:80]}", "id")
         links = await record_links(conn, record_id)
     try:
         record = records.parse(row[0].encode("utf-8"), record_id)
     except HubError as exc:
-        raise PageError(500, "这条记录无法显示") from exc
+        raise RequestError(500, "这条记录无法显示") from exc
     node = view.node(record.origin.node)
     api = f"/api/records/{record.id}"
     alternates = [
@@ -183,7 +185,7 @@ async def _catalogue(request: web.Request) -> web.StreamResponse:
     node = view.node(request.match_info["id"])
     topic = request.query.get("topic") or None
     if topic is not None and len(topic) > 40:
-        raise PageError(400, "主题分类参数过长")
+        raise RequestError(400, "主题分类参数过长", "topic")
     year = _year(request.query.get("year"))
     after = _cursor(request.query.get("after"))
     params: dict[str, Any] = {
@@ -222,7 +224,7 @@ def _year(text: str | None) -> int | None:
     if not text:
         return None
     if not text.isascii() or not text.isdigit() or not 1949 <= int(text) <= 2100:
-        raise PageError(400, f"年份参数无效：{text[:20]}（应为四位年份，如 2019）")
+        raise RequestError(400, f"年份参数无效：{text[:20]}（应为四位年份，如 2019）", "year")
     return int(text)
 
 
@@ -235,7 +237,7 @@ def _cursor(text: str | None) -> tuple[datetime, str] | None:
     except ValueError:
         when = None
     if found is None or when is None:
-        raise PageError(400, "翻页参数 after 无效（请从列表的“下一页”链接进入）")
+        raise RequestError(400, "翻页参数 after 无效（请从列表的“下一页”链接进入）", "after")
     return when, found.group(2)
 
 
@@ -246,7 +248,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q", "").strip()
     scope_id = request.query.get("node") or view.portal.scope
     if scope_id not in view.federation.nodes:
-        raise PageError(400, f"节点参数无效：{scope_id[:40]}")
+        raise RequestError(400, f"节点参数无效：{scope_id[:40]}", "node")
     scope = view.node(scope_id)
     result = None
     if q:
@@ -259,7 +261,9 @@ async def _search(request: web.Request) -> web.StreamResponse:
                     if result.hits:
                         break
             except SearchQueryError as exc:
-                raise PageError(400, f"搜索参数 {exc.parameter} 无效：{exc}") from None
+                raise RequestError(
+                    400, f"搜索参数 {exc.parameter} 无效：{exc}", exc.parameter
+                ) from None
     next_page = None
     if result is not None and result.next_cursor:
         node = scope.id if scope.id != view.portal.scope else None
