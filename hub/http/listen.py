@@ -8,7 +8,9 @@ endpoint, the portal, the demo), with limits that hold against slow and hostile 
   them then (a slowloris trickling header bytes) is closed. aiohttp's keep-alive
   timer, which starts at connect and again after each response, carries it.
 - ``body_timeout``: seconds a handler waits for a request body (``read_body``):
-  408 in the one error shape when the client is slower.
+  408 in the one error shape when the client is slower. What a handler leaves
+  unread of a body is drained for ``LINGER`` seconds at most (less when
+  ``body_timeout`` is shorter), then the connection is closed.
 - ``max_connections``: open connections at most; one more is answered ``503`` in the
   one error shape and closed at once, before it costs a parser or a task.
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_LINE = 8190  # bytes of the request line (method, URL, version)
 MAX_FIELD = 8190  # bytes of one header line
 MAX_HEADERS = 100  # headers in one request
+LINGER = 5.0  # seconds, at most, spent reading the rest of a body no handler read
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,9 @@ async def listen(
     app[LIMITS] = limits
     handler_args: dict[str, Any] = {
         "keepalive_timeout": limits.head_timeout,
+        # Reading what a handler left of a body (so the client reads the answer) is bounded
+        # as the body itself is: a slow client is not given 10 more seconds.
+        "lingering_time": min(limits.body_timeout, LINGER),
         "max_line_size": MAX_LINE,
         "max_field_size": MAX_FIELD,
         "max_headers": MAX_HEADERS,
@@ -133,7 +139,7 @@ class _Connections:
     """The count of open connections, shared by one server's handlers."""
 
     def __init__(self, limit: int) -> None:
-        self.limit, self.open = limit, 0
+        self.limit, self.open, self.refused = limit, 0, 0
 
 
 class _Handler(RequestHandler):
@@ -150,7 +156,14 @@ class _Handler(RequestHandler):
             message = "the server has too many connections; retry shortly"
             cast(asyncio.Transport, transport).write(raw_error(503, "Service Unavailable", message))
             transport.close()
-            log.warning("connection refused: %d open", self._connections.open)
+            self._connections.refused += 1
+            if self._connections.refused % 100 == 1:  # one line per hundred, not a flood
+                log.warning(
+                    "%d connection(s) refused so far: %d open, the limit (%s)",
+                    self._connections.refused,
+                    self._connections.open,
+                    "GOVHUB_HTTP_MAX_CONNECTIONS",
+                )
             return
         self._connections.open += 1
         self._counted = True
@@ -192,10 +205,14 @@ class _Handler(RequestHandler):
 
 
 def _is_request_line(line: object) -> bool:
-    """Whether the line that was too long is the request line (``GET /…``), not a header
-    (``Name: value``): a header's first word ends with its colon."""
-    text = line.decode("latin-1") if isinstance(line, bytes) else str(line)
-    return ":" not in text.split(" ", 1)[0]
+    """Whether the line that was too long is the request's target, not a header: the
+    parser quotes the URL (``/…``, ``http://…``) or the whole request line (``GET /…``);
+    a header's name or value otherwise."""
+    text = bytes(line).decode("latin-1") if isinstance(line, bytes | bytearray) else str(line)
+    method, _, rest = text.partition(" ")
+    return text.startswith(("/", "*", "http://", "https://")) or (
+        method.isalpha() and method.isupper() and rest.startswith(("/", "http"))
+    )
 
 
 class _Site(web.BaseSite):

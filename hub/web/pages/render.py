@@ -224,7 +224,7 @@ STATUS_TEXT = {
 def error_page(request: web.Request, status: int, message: str | None) -> web.Response | None:
     """The error as an HTML page, or ``None`` for the API's and the feeds' addresses, which
     answer in the JSON error shape (``hub.http.errors``)."""
-    if _machine_address(request):
+    if machine_address(request.path):
         return None
     text = message or STATUS_TEXT.get(status, "无法处理此请求")
     lang = request.query.get("lang", "zh-Hans")
@@ -233,7 +233,6 @@ def error_page(request: web.Request, status: int, message: str | None) -> web.Re
     return view.render("error.html", node=root, status=status, message=text)
 
 
-def _machine_address(request: web.Request) -> bool:
+def machine_address(path: str) -> bool:
     """The API's and the feeds' addresses, which answer errors in the JSON shape."""
-    path = request.path
     return path.startswith("/api/") or path == "/openapi.json" or path.endswith(FEED_SUFFIXES)

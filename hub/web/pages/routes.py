@@ -61,7 +61,19 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/nodes/{id}/catalogue", _catalogue)
     app.router.add_get("/records/{id}", _record)
     app.router.add_get("/search", _search)
-    app.router.add_static("/static/", HERE / "static", append_version=True)
+    app.router.add_get("/static/{name}", _static)
+
+
+STATIC = {file.name: file for file in (HERE / "static").iterdir() if file.is_file()}
+"""The pages' static files, by name (the stylesheet); nothing else is served from disk."""
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    file = STATIC.get(name)
+    if file is None:  # answered here: aiohttp's file handler would send a bare 404
+        raise RequestError(404, f"没有文件 /static/{name[:60]}", "name")
+    return web.FileResponse(file, headers={"Cache-Control": "public, max-age=3600"})
 
 
 # -- Pages -------------------------------------------------------------------------------------
