@@ -69,8 +69,9 @@ HOSTILE = (
     "x" * 3000,
 )
 """Query values and path parts, each percent-encoded as UTF-8 on the wire."""
-RAW_PARTS = ("%ff%fe", "%ED%A0%80", "%c0%af", "%00", "%2e%2e%2f")
-"""Path parts sent as they are: invalid UTF-8, an encoded surrogate, an encoded NUL."""
+RAW_PARTS = ("%ff%fe", "%ED%A0%80", "%c0%af", "%00", "%2e%2e%2f", "%", "%zz", "a%2")
+"""Path parts and query values sent as they are: invalid UTF-8, an encoded surrogate, an
+encoded NUL, broken escapes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +194,7 @@ def walk(client: Client, app: web.Application, samples: dict[str, str], machine:
         base = route.path(good)
         readable = "GET" in route.methods
         for method in METHODS:
-            if method not in route.methods and method != "OPTIONS":
+            if method not in route.methods:
                 answer = client.send(method, base)
                 assert answer.status == 405, answer.where()
                 check(answer, machine(base))
@@ -207,8 +208,10 @@ def walk(client: Client, app: web.Application, samples: dict[str, str], machine:
         if not readable:
             continue
         for number, name in enumerate(NAMES):
-            for value in (HOSTILE[1], HOSTILE[2 + number % 4], HOSTILE[6 + number % 10]):
-                target = f"{base}?{quote(name)}={quote(value, safe='')}"
+            values = (HOSTILE[1], HOSTILE[2 + number % 4], HOSTILE[6 + number % 10])
+            encoded = [quote(value, safe="") for value in values]
+            for value in [*encoded, RAW_PARTS[number % len(RAW_PARTS)]]:
+                target = f"{base}?{quote(name)}={value}"
                 check(client.send("GET", target), machine(base))
                 sent += 1
         for target in (
