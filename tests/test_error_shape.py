@@ -35,11 +35,13 @@ from test_adapter_push import ENVIRON, NODE
 from test_pages import FEDERATION, fill
 
 from adapters.push import push_sources
+from hub.errors import RequestError
 from hub.http.listen import MAX_HEADERS, MAX_LINE, listen
 from hub.node.port import View
 from hub.node.port import make_app as make_port
 from hub.nodedb import open_state
 from hub.store.connection import Connection
+from hub.store.search.query import SearchQuery, SearchQueryError
 from hub.web.app import make_app as make_portal
 from hub.web.context import Portal
 from hub.web.pages.render import machine_address
@@ -418,3 +420,33 @@ def test_refused_pushes_are_still_kept(tmp_path: Path) -> None:
     assert response.status == 422 and body["status"] == 422 and body["problems"]
     kept = sqlite3.connect(tmp_path / "state.sqlite3").execute("SELECT count(*) FROM refused")
     assert kept.fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("a\x00b", {}),
+        ("a\ud800b", {}),
+        ("碳汇", {"node": "g\x00d"}),
+        ("碳汇", {"topic": "\udfff"}),
+        ("碳汇", {"cursor": "h|2024-01-01T00:00:00+08:00|urn:govhub:gd:\x00"}),
+    ],
+)
+def test_a_search_query_refuses_what_postgresql_cannot_take(
+    text: str, fields: dict[str, str]
+) -> None:
+    """NUL and unpaired surrogates never reach the database (a DataError, a 500 before)."""
+    with pytest.raises(SearchQueryError) as caught:
+        SearchQuery(text, **fields)  # type: ignore[arg-type]
+    error = caught.value
+    assert isinstance(error, RequestError) and error.status == 400
+    assert error.parameter == ("q" if not fields else next(iter(fields)))
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [("a %", ["a"]), ("碳 -", ["碳"]), ("COVID - 19", ["covid", "19"]), ("' OR 1=1--", None)],
+)
+def test_words_without_a_letter_or_digit_are_left_out(text: str, parts: list[str] | None) -> None:
+    found = SearchQuery(text).parts
+    assert found == parts if parts is not None else "'" not in found and "or" in found
