@@ -75,7 +75,10 @@ def middleware_for(prefixes: Sequence[str]) -> Middleware:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return json_error(exc.status, _http_message(exc, request), None)
+            response = json_error(exc.status, _http_message(exc, request), None)
+            if "Allow" in exc.headers:  # a 405 says which methods the address takes
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         except DatabaseUnavailable as exc:
             log.warning("API request %s: %s", request.path, exc)
             return json_error(503, "the database is unavailable; retry shortly")
