@@ -45,12 +45,18 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def cache_header(value: str) -> Schema:
-    return {
-        "description": "how long the answer may be kept",
-        "required": True,
-        "schema": {"type": "string", "const": value} if value == "no-store" else {"type": "string"},
-    }
+CACHE_CONTROL: Schema = {
+    "description": "how long the answer may be kept",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^public, max-age=[0-9]+$"},
+}
+NO_STORE: Schema = {
+    "description": "no-store: an error is not kept (absent from the server's own 400)",
+    "schema": {"type": "string", "const": "no-store"},
+}
+# A request the HTTP server refuses before the API reads it (a request line over 8190
+# bytes, a malformed header) is answered by aiohttp itself, in plain text.
+SERVER_REFUSAL: Schema = {"type": "string", "description": "what the HTTP server refused"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,8 @@ ERROR_SCHEMA: Schema = {
     },
 }
 ERROR_TEXT = {
-    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`)",
+    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`); "
+    "text/plain: the HTTP server refused the request itself (a request line over 8190 bytes)",
     404: "the path parameter names nothing (named in `parameter`)",
     500: "the server failed; the failure is logged",
     503: "the database is unavailable; retry shortly",
@@ -154,7 +161,7 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",
-                "headers": {"Cache-Control": cache_header("public"), **operation.headers},
+                "headers": {"Cache-Control": CACHE_CONTROL, **operation.headers},
                 "content": {
                     "application/json": {"schema": operation.response},
                     **{media: {"schema": s} for media, s in operation.alternates.items()},
@@ -162,10 +169,13 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
             }
         }
         for status in sorted({*operation.errors, 500, 503}):
+            content: dict[str, Any] = {"application/json": {"schema": ref("Error")}}
+            if status == 400:
+                content["text/plain"] = {"schema": SERVER_REFUSAL}
             responses[str(status)] = {
                 "description": ERROR_TEXT[status],
-                "headers": {"Cache-Control": cache_header("no-store")},
-                "content": {"application/json": {"schema": ref("Error")}},
+                "headers": {"Cache-Control": NO_STORE},
+                "content": content,
             }
         paths.setdefault(operation.path, {})["get"] = {
             "operationId": operation.operation_id,
