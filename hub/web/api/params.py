@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -30,7 +31,6 @@ from hub.web.api.openapi import PORTAL_NODE, Param, Schema, ref
 from hub.web.context import PORTAL, Portal
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # /api/records; search has its own (hub.store.search)
-MAX_TEXT = 200  # characters of a free-text filter (issuer)
 
 # A node id, as nodes.toml and the record schema (type NodeId) have it.
 NODE_ID = re.compile(r"[a-z][a-z0-9\-]{0,31}")
@@ -82,7 +82,7 @@ def parse_when(text: str) -> datetime:
     )
 
 
-def cursor_param(regex: re.Pattern[str], name: str, check: Any) -> Param:
+def cursor_param(regex: re.Pattern[str], name: str, check: Callable[[str], object]) -> Param:
     """``cursor``: what a ``next`` link carries, matching ``regex`` and passing ``check``
     (the store's own parser, which raises ``ValueError``)."""
 
