@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.folder import FolderAdapter
-from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, InputError
 from hub.federation import Source, load_federation

@@ -13,8 +13,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from adapters.tabular import CsvAdapter, ExcelAdapter
 from hub import records
