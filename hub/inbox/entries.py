@@ -13,10 +13,9 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from hub.outbox.entries import now
 from hub.records import Record
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ def receive(
             from_path,
             routing_key,
             via,
-            now().isoformat(),
+            datetime.now(UTC).isoformat(),
             record.title,
             record.link,
             json.dumps(record.issuers, ensure_ascii=False),
