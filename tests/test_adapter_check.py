@@ -41,8 +41,10 @@ def test_a_sample_feed_is_served_on_loopback_and_reported_with_coverage(
     code = main(["adapter", "check", "feed", str(sample), "--node", "shexian"])
     out = capsys.readouterr().out
     assert code == 1  # the third entry has no title
-    assert "(url = http://127.0.0.1:" in out and "records of node shexian" in out
+    assert f"on {sample} (served as url on a loopback port)" in out
+    assert "records of node shexian" in out and "127.0.0.1" not in out  # problems name the file
     assert "items found       3" in out and "records produced  2" in out
+    assert "without a record  1 (0 held none, 1 failed to convert)" in out  # 3 = 2 + 1
     assert "valid records     2" in out
     assert "/news.rss#entry 3: convert: title:" in out  # the item it came from
     assert "title 2/2" in out and "link 2/2" in out and "indexNumber 0/2" in out

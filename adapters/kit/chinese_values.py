@@ -212,3 +212,42 @@ def _zone(offset: str) -> timezone:
     if hours > 23 or minutes > 59:
         raise ValueError(f"offset {offset!r} is not a time zone offset (expected +08:00)")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+# The values 政府信息公开 pages write for 有效性, 公开方式, 公开范围 and 公开时限, to the
+# schema's terms (schemas/record.xsd: Validity and the Disclosure attributes).
+VALIDITY_TERMS = {
+    "in-force": ("有效", "现行有效", "生效", "在效", "继续有效", "有效中", "现行", "是"),
+    "amended": ("已修改", "修改", "已修订", "修订", "部分修改", "已被修改", "已修正", "修正"),
+    "repealed": ("废止", "已废止", "已被废止", "宣布废止", "全文废止", "作废", "已作废"),
+    "expired": ("失效", "已失效", "自然失效", "宣布失效", "过期", "已过期", "否", "无效"),
+}
+MODE_TERMS = {
+    "proactive": ("主动公开", "主动"),
+    "on-request": ("依申请公开", "依申请", "申请公开"),
+    "withheld": ("不予公开", "不公开", "非公开"),
+}
+AUDIENCE_TERMS = {
+    "public": ("面向社会", "全社会", "社会", "面向全社会", "社会公众", "公众", "全文公开"),
+    "applicant": ("面向申请人", "申请人", "仅申请人"),
+}
+DURATION_TERMS = {
+    "permanent": ("长期公开", "长期", "永久", "永久公开"),
+    "limited": ("限时公开", "限期公开", "限时", "阶段性公开"),
+}
+
+
+def parse_term(text: str, terms: dict[str, tuple[str, ...]], what: str) -> str | None:
+    """The schema term a page's word stands for (``现行有效`` → ``in-force``), or None
+    for an empty or ``无`` value; ``ValueError`` naming the words known otherwise.
+
+    Spaces, brackets and a trailing full stop are ignored (``【有效】``, ``已废止。``).
+    """
+    value = re.sub(r"[\s\[\]【】()（）。.]+", "", fold(text))
+    if not value or value in NO_VALUE:
+        return None
+    for term, words in terms.items():
+        if value in words:
+            return term
+    known = "; ".join(f"{'、'.join(words[:3])} → {term}" for term, words in terms.items())
+    raise ValueError(f"{what} {text.strip()!r} is not a known value (expected {known})")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -194,6 +194,8 @@ class PageAdapter:
             hint = expected if "limit" in str(exc) else ""
             raise InputError([Problem(where, None, "page", str(exc), hint)]) from None
         found = recognise(root, self.selectors.get("body"))
+        if "title" in self.selectors:
+            found = replace(found, heading=None)  # the configured title, or none
         labels = dict(found.labels)
         labelled = set(found.labelled)
         for name in _FIELD_SELECTORS:
@@ -213,6 +215,30 @@ class PageAdapter:
             kind=self.settings.kind,
             warn=self._warn,
         )
+
+    def explain(self, item: Item) -> str:
+        """Why ``convert`` made no record of ``item``: what the page lacks, where it looked."""
+        page: Page = item.data
+        try:
+            root = read_html(page.body, page.charset, max_bytes=self.settings.max_bytes)
+        except ValueError as exc:
+            return f"the page is not readable: {exc}"
+        found = recognise(root, self.selectors.get("body"))
+        shown = ", ".join(sorted(found.labelled)) or "none"
+        looked = (
+            "a title (标题/名称 label, ArticleTitle meta tag"
+            + (f", title selector {self.selectors['title'].text!r}" if "title" in self.selectors else "")
+            + "), a 索引号 or a 发文字号 label, or a heading (h1, <title>) with a labelled "
+            "发布日期 and a body"
+        )
+        links = len(detail_links(root, page.url))
+        hint = (
+            f"; it links to {links} article pages, so it looks like a list page: give the "
+            "list page's URL and the adapter reads its detail pages, or set `links`"
+            if links
+            else "; if it is a record, set the `title` and `published` selectors"
+        )
+        return f"required field title missing: looked for {looked}; labels found: {shown}{hint}"
 
     def _selected(self, root: Any, name: str) -> str | None:
         """The text a configured field selector finds, with a leading ``标签：`` taken off."""
