@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from hub.records.model import CHINA, Topic
@@ -237,7 +238,7 @@ DURATION_TERMS = {
 }
 
 
-def parse_term(text: str, terms: dict[str, tuple[str, ...]], what: str) -> str | None:
+def parse_term(text: str, terms: Mapping[str, tuple[str, ...]], what: str) -> str | None:
     """The schema term a page's word stands for (``现行有效`` → ``in-force``), or None
     for an empty or ``无`` value; ``ValueError`` naming the words known otherwise.
 

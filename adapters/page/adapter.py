@@ -227,7 +227,11 @@ class PageAdapter:
         shown = ", ".join(sorted(found.labelled)) or "none"
         looked = (
             "a title (标题/名称 label, ArticleTitle meta tag"
-            + (f", title selector {self.selectors['title'].text!r}" if "title" in self.selectors else "")
+            + (
+                f", title selector {self.selectors['title'].text!r}"
+                if "title" in self.selectors
+                else ""
+            )
             + "), a 索引号 or a 发文字号 label, or a heading (h1, <title>) with a labelled "
             "发布日期 and a body"
         )

@@ -4,13 +4,14 @@ or the page's one label/value table.
 ``adapters.page.fields.find_body`` tries the configured selector and the content
 areas of the CMS families it knows (``CONTENT_AREAS``) first. When none of those
 is on the page (a county template, a redesign), ``main_content`` asks
-trafilatura for the page's main content (docs/adapters/page.md has the
-measurement that chose it over readability-lxml) and parses what it gives back
-into an element the record's sanitizer reads as it reads a known area.
+readability-lxml for the page's main content (docs/adapters/page.md has the
+measurement that chose it over trafilatura), drops the metadata blocks it may
+keep (``索引号：…`` lines, label rows) and gives an element the record's
+sanitizer reads as it reads a known area.
 
 Some pages are one table: a 行政处罚信息公开表 is rows of label and value cells,
 and extractors built for prose keep little of it. ``label_value_table`` finds
-such a table; it is the body when it holds more text than the extractor found.
+such a table; it is the body when it holds most of the text the extractor found.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from __future__ import annotations
 import logging
 
 import lxml.html
-import trafilatura
 from lxml import etree
+from readability import Document
 
 from adapters.page.html import collapse
 from adapters.page.labels import field_of, pairs_in
 from adapters.page.links import in_chrome
 
-# trafilatura logs a warning for every page it finds no text in: the adapter says so itself.
-logging.getLogger("trafilatura").setLevel(logging.ERROR)
+# readability logs every candidate it scores at INFO and DEBUG: not the adapter's story.
+logging.getLogger("readability").setLevel(logging.WARNING)
 
 _MIN_ROWS = 3
+_CHROME_NAMES = ("foot", "bottom", "copyright", "nav", "header", "crumb", "share", "menu")
+_TABLE_SHARE = 0.6  # of the extracted text: a label/value table that big is the body
 _LONGEST_LABEL = 24  # characters of a label cell
 
 
@@ -37,35 +40,38 @@ def main_content(root: etree._Element) -> etree._Element | None:
     (not part of ``root``), or the page's own label/value ``table``."""
     extracted = _extract(root)
     table = label_value_table(root)
-    if table is not None and len(_text(table)) > len(_text(extracted)):
-        return table
+    if table is not None and len(_text(table)) >= _TABLE_SHARE * len(_text(extracted)):
+        return table  # the page is its table: what else the extractor kept is chrome
     return extracted
 
 
 def _extract(root: etree._Element) -> etree._Element | None:
     html = etree.tostring(root, encoding="unicode", method="html")
-    found = trafilatura.extract(
-        html,
-        output_format="html",
-        include_tables=True,
-        include_links=True,
-        include_images=True,
-        include_comments=False,
-        deduplicate=False,
-        favor_recall=True,
-        with_metadata=False,
-    )
-    if not found:
+    try:
+        found = Document(html).summary(html_partial=True)
+        if not found.strip():
+            return None
+        holder = lxml.html.fragment_fromstring(found, create_parent="div")
+    except Exception:  # readability asserts and raises on odd pages: then there is no body
         return None
-    document = lxml.html.document_fromstring(found)
-    body = document.find("body")
-    holder = body if body is not None else document
-    holder.tag = "div"
-    holder.attrib.clear()
-    for block in list(holder.iter("p", "div", "li", "tr", "dd", "h1", "h2", "h3", "h4")):
-        if block is not holder and pairs_in(collapse(block.text_content())):
-            block.drop_tree()  # the page's metadata (索引号：…), not its body
+    for block in list(holder.iter("p", "div", "li", "tr", "dd", "dt", "h1", "h2", "h3", "h4")):
+        if block is not holder and block.getparent() is not None and _not_body(block):
+            block.drop_tree()  # the page's metadata (索引号：…) or chrome, not its body
     return holder if collapse(holder.text_content()) else None
+
+
+def _not_body(block: etree._Element) -> bool:
+    """A block that shows metadata (``索引号：…`` pairs, a row whose first cell is a label)
+    or is named as chrome (``class="footer"``, ``id="share"``)."""
+    names = f"{block.get('class') or ''} {block.get('id') or ''}".lower()
+    if any(word in names for word in _CHROME_NAMES):
+        return True
+    if pairs_in(collapse(block.text_content())):
+        return True
+    if block.tag in ("tr", "dt"):
+        first = next((cell for cell in block if isinstance(cell.tag, str)), block)
+        return field_of(collapse(first.text_content())) is not None
+    return False
 
 
 def label_value_table(root: etree._Element) -> etree._Element | None:
@@ -105,8 +111,12 @@ def _label_row(cells: list[etree._Element]) -> bool:
 def _metadata(rows: list[etree._Element]) -> bool:
     """Whether most label cells are metadata labels (索引号, 发布机构…): the page's
     metadata table, not its body."""
-    labels = [collapse(_cells(row)[i].text_content()) for row in rows for i in (0, 2)
-              if i < len(_cells(row))]
+    labels = [
+        collapse(_cells(row)[i].text_content())
+        for row in rows
+        for i in (0, 2)
+        if i < len(_cells(row))
+    ]
     known = sum(field_of(label) is not None for label in labels)
     return known * 2 >= len(labels)
 

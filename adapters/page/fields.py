@@ -225,14 +225,14 @@ def _value(text: str) -> str:
 def _next_value(label: etree._Element) -> str:
     """The value written after a label element: its tail text, else its next sibling
     (the next cell), climbing wrappers that hold nothing but the label."""
-    if label.tail and label.tail.strip():
+    if label.tail and label.tail.strip(" \t\r\n\xa0\u3000:："):
         return _value(label.tail)
     holder = label
     own = without_spaces(holder.text_content())
     parent = holder.getparent()
     while parent is not None and without_spaces(parent.text_content()) == own:
         holder, parent = parent, parent.getparent()
-    if holder is not label and holder.tail and holder.tail.strip():
+    if holder is not label and holder.tail and holder.tail.strip(" \t\r\n\xa0\u3000:："):
         return _value(holder.tail)
     following = holder.getnext()
     while following is not None and not isinstance(following.tag, str):

@@ -48,6 +48,11 @@ LABELS: dict[str, str] = {label: name for name, labels in SYNONYMS.items() for l
 _PREFIXES = ("政府信息", "信息")
 _DROPPED = re.compile(r"[\s\u3000:：\[\]【】（）()〔〕<>《》「」『』·•*＊]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_SPACE = " \t\r\n\xa0\u3000"
+_OPENING = " \t\r\n\xa0\u3000[【(（"
+_BRACKETED = re.compile(
+    r"[【\[]\s*([\u4e00-\u9fff][\u4e00-\u9fff \u3000]{0,10}?)\s*[】\]]\s*(?![:：])"
+)
 _LONGEST = 16  # characters of a label as written, spaces included
 
 
@@ -73,19 +78,27 @@ def pairs_in(text: str) -> list[tuple[str, str]]:
     ``来源：市政府 时间：2022-01-05`` gives two pairs. Colons after unknown words
     (``访问量：``) stay inside the value they follow.
     """
+    text = _BRACKETED.sub(_bracketed, text)
     starts = _label_starts(text)
-    if not starts or text[: starts[0][0]].strip(" \t\r\n\xa0\u3000[【(（"):
+    if not starts or starts[0][2] is None or text[: starts[0][0]].strip(_OPENING):
         return []
     found: list[tuple[str, str]] = []
     for number, (_start, after, name) in enumerate(starts):
         end = starts[number + 1][0] if number + 1 < len(starts) else len(text)
-        found.append((name, text[after:end]))
+        if name is not None:
+            found.append((name, text[after:end]))
     return found
 
 
-def _label_starts(text: str) -> list[tuple[int, int, str]]:
-    """(label start, value start, field) of every known label followed by a colon."""
-    starts: list[tuple[int, int, str]] = []
+def _bracketed(match: re.Match[str]) -> str:
+    """``【索引号】`` as ``索引号：`` when it is a known label (a value follows it, no colon)."""
+    return f"{match.group(1)}：" if field_of(match.group(1)) else match.group(0)
+
+
+def _label_starts(text: str) -> list[tuple[int, int, str | None]]:
+    """(label start, value start, field) of every known label followed by a colon, and
+    (…, None) of an unknown one set off by spaces (``　　浏览次数：``), which ends a value."""
+    starts: list[tuple[int, int, str | None]] = []
     for colon in re.finditer(r"[:：]", text):
         position = colon.start()
         if starts and position < starts[-1][1]:
@@ -98,10 +111,20 @@ def _label_starts(text: str) -> list[tuple[int, int, str]]:
                 continue
             name = field_of(text[start:position])
             # Inside a run of words only a long label counts: 处罚决定书编号 is no 编号.
-            glued = start > begin and _CJK.match(text[start - 1]) and len(_bare(text[start:position])) < 4
+            glued = (
+                start > begin
+                and _CJK.match(text[start - 1])
+                and len(_bare(text[start:position])) < 4
+            )
             if name is not None and not glued:
                 starts.append((_bracket_start(text, start), colon.end(), name))
                 break
+        else:
+            run = text[begin:position]
+            word = run.strip(" \t\xa0\u3000")
+            spaced = begin == 0 or run[:1] in tuple(_SPACE) or text[begin - 1] in _SPACE
+            if starts and spaced and 2 <= len(word) <= 8 and _CJK.fullmatch(word[0]):
+                starts.append((begin, colon.end(), None))
     return starts
 
 

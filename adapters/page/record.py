@@ -155,7 +155,7 @@ def _term(
     where: str,
     labels: Mapping[str, str],
     name: str,
-    terms: dict[str, tuple[str, ...]],
+    terms: Mapping[str, tuple[str, ...]],
     what: str,
     warn: Warn,
 ) -> str | None:
