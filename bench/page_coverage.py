@@ -285,7 +285,7 @@ def run(quick: bool = False, *, extractors_too: bool = True) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fields", action="store_true", help="field coverage only")
+    parser.add_argument("--fields", "--quick", action="store_true", help="field coverage only")
     args = parser.parse_args()
     run(extractors_too=not args.fields)
 

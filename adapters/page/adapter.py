@@ -50,6 +50,7 @@ _FIELD_SELECTORS = (
     "topic",
     "keywords",
 )
+_LIST_LINKS = 3  # article links on a page that shows only a heading and a date: a list
 _HTML_TYPES = ("", "text/html", "application/xhtml+xml", "text/plain")
 _KINDS = tuple(k for k in KINDS if k not in ("service", "interaction"))  # those need sections
 
@@ -205,6 +206,9 @@ class PageAdapter:
                 labelled.add(name)
         if not (found.holds_record or {"title", "index_number", "doc_number"} & set(labels)):
             return None  # a list, guide or index page
+        says_what = found.describes_itself or labelled & {"title", "index_number", "doc_number"}
+        if not says_what and len(detail_links(root, page.url)) >= _LIST_LINKS:
+            return None  # a heading, a dated line and many article links: a list page
         return page_record(
             self.context,
             item,

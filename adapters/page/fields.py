@@ -84,14 +84,20 @@ class PageFields:
     heading: str | None = None
 
     @property
-    def holds_record(self) -> bool:
-        """Whether the page describes one piece of information (not a list, guide or index):
-        it shows a title, 索引号 or 发文字号, or a heading with a labelled publication date
-        (a list shows its dates without labels)."""
+    def describes_itself(self) -> bool:
+        """Whether the page says what it is: a title, 索引号 or 发文字号 label, or an
+        ``ArticleTitle`` meta tag."""
         if {"title", "index_number", "doc_number"} & set(self.labels):
             return True
+        return bool(self.meta.get("ArticleTitle"))
+
+    @property
+    def holds_record(self) -> bool:
+        """Whether the page describes one piece of information (not a list, guide or index):
+        it describes itself, or it has a heading, a labelled publication date and a body
+        (a list shows its dates without labels)."""
         dated = "published" in self.labels and self.heading is not None
-        return bool(self.meta.get("ArticleTitle")) or (dated and self.body is not None)
+        return self.describes_itself or (dated and self.body is not None)
 
 
 def recognise(root: etree._Element, body: Selector | None = None) -> PageFields:

@@ -90,9 +90,17 @@ def in_chrome(element: etree._Element) -> bool:
 
 
 def _list_of(anchor: etree._Element) -> etree._Element:
+    """The list an article link belongs to: its ``ul``, ``ol``, ``dl`` or ``table``, else
+    the element that repeats the link's item (``div.newslist`` of ``div.item``s)."""
     for ancestor in anchor.iterancestors():
         if ancestor.tag in _LIST_TAGS:
             return ancestor
+    child = anchor
+    for ancestor in anchor.iterancestors():
+        alike = [c for c in ancestor if c.tag == child.tag and c.get("class") == child.get("class")]
+        if len(alike) > 1:
+            return ancestor
+        child = ancestor
     parent = anchor.getparent()
     return parent if parent is not None else anchor
 
