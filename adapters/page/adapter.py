@@ -206,7 +206,7 @@ class PageAdapter:
                 labelled.add(name)
         if not (found.holds_record or {"title", "index_number", "doc_number"} & set(labels)):
             return None  # a list, guide or index page
-        says_what = found.describes_itself or labelled & {"title", "index_number", "doc_number"}
+        says_what = found.describes_itself or {"title", "index_number", "doc_number"} & set(labels)
         if not says_what and len(detail_links(root, page.url)) >= _LIST_LINKS:
             return None  # a heading, a dated line and many article links: a list page
         return page_record(

@@ -30,7 +30,12 @@ from adapters.page.links import in_chrome
 logging.getLogger("readability").setLevel(logging.WARNING)
 
 _MIN_ROWS = 3
-_CHROME_NAMES = ("foot", "bottom", "copyright", "nav", "header", "crumb", "share", "menu")
+CHROME_NAMES = (
+    *("foot", "bottom", "copyright", "nav", "header", "crumb", "share", "menu", "side"),
+    *("hot", "recommend", "related", "banner", "print", "toolbar"),
+)
+"""Words in the class or id of blocks that are a page's chrome, not its content."""
+_BLOCKS = frozenset(("p", "div", "li", "tr", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4"))
 _TABLE_SHARE = 0.6  # of the extracted text: a label/value table that big is the body
 _LONGEST_LABEL = 24  # characters of a label cell
 
@@ -54,24 +59,41 @@ def _extract(root: etree._Element) -> etree._Element | None:
         holder = lxml.html.fragment_fromstring(found, create_parent="div")
     except Exception:  # readability asserts and raises on odd pages: then there is no body
         return None
-    for block in list(holder.iter("p", "div", "li", "tr", "dd", "dt", "h1", "h2", "h3", "h4")):
-        if block is not holder and block.getparent() is not None and _not_body(block):
+    blocks = list(holder.iter("p", "div", "li", "tr", "dd", "dt", "h1", "h2", "h3", "h4"))
+    for block in reversed(blocks):  # innermost first: a container is judged on what is left
+        if (
+            block is not holder
+            and block.getparent() is not None
+            and (
+                block.tag == "h1" or _not_body(block)  # the h1 is the record's title
+            )
+        ):
             block.drop_tree()  # the page's metadata (索引号：…) or chrome, not its body
+    for block in reversed(list(holder.iter("div", "p", "li", "span", "section"))):
+        if block is not holder and block.getparent() is not None and _empty(block):
+            block.drop_tree()  # what held only metadata or chrome
     return holder if collapse(holder.text_content()) else None
 
 
+def _empty(block: etree._Element) -> bool:
+    if collapse(block.text_content()):
+        return False
+    return not any(block.iter("img", "table", "video", "audio", "iframe", "object"))
+
+
 def _not_body(block: etree._Element) -> bool:
-    """A block that shows metadata (``索引号：…`` pairs, a row whose first cell is a label)
-    or is named as chrome (``class="footer"``, ``id="share"``)."""
+    """A block named as chrome (``class="footer"``, ``id="share"``, ``class="hot"``), or
+    one that holds no other block and shows metadata: ``索引号：…`` pairs, or a row whose
+    first cell is a label."""
     names = f"{block.get('class') or ''} {block.get('id') or ''}".lower()
-    if any(word in names for word in _CHROME_NAMES):
-        return True
-    if pairs_in(collapse(block.text_content())):
+    if any(word in names for word in CHROME_NAMES):
         return True
     if block.tag in ("tr", "dt"):
         first = next((cell for cell in block if isinstance(cell.tag, str)), block)
         return field_of(collapse(first.text_content())) is not None
-    return False
+    if any(isinstance(e.tag, str) and e.tag in _BLOCKS for e in block.iterdescendants()):
+        return False  # a container: its own blocks are judged one by one
+    return bool(pairs_in(collapse(block.text_content())))
 
 
 def label_value_table(root: etree._Element) -> etree._Element | None:

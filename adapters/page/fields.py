@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from adapters.kit.chinese_values import NO_VALUE
-from adapters.page.body import main_content, wrapped
+from adapters.page.body import CHROME_NAMES, main_content, wrapped
 from adapters.page.html import Selector, collapse, compile_selector, without_spaces
 from adapters.page.labels import field_of, is_label, pairs_in
 from adapters.page.links import in_chrome
@@ -180,8 +180,8 @@ def label_values(
         if not pairs and element.tag in _LABEL_CELLS and len(element) == 0:
             name = field_of(text) if len(text) <= 24 else None
             pairs = [(name, "")] if name is not None else []
-        if pairs and not in_chrome(element):  # 主办单位：… in a footer is the site's
-            matches.append((element, pairs))
+        if pairs and not in_chrome(element) and not _in_form(element):
+            matches.append((element, pairs))  # not 主办单位：… in a footer, 标题： of a search form
     holders = {ancestor for element, _ in matches for ancestor in element.iterancestors()}
     values: dict[str, str] = {}
     labelled: set[str] = set()
@@ -220,6 +220,12 @@ def _inline_text(element: etree._Element) -> str:
     return "".join(parts)
 
 
+def _in_form(element: etree._Element) -> bool:
+    if element.tag == "form":
+        return True
+    return any(ancestor.tag == "form" for ancestor in element.iterancestors())
+
+
 def _value(text: str) -> str:
     """A value as written, or "" for nothing, ``无`` or a label's own text."""
     value = collapse(text).lstrip(":： \u3000").strip(" \u3000|｜")
@@ -250,6 +256,9 @@ def _next_value(label: etree._Element) -> str:
     cell = holder.tag in ("td", "th", "dt")
     if cell and following.tag not in ("td", "th", "dd"):
         return ""
+    names = f"{following.get('class') or ''} {following.get('id') or ''}".lower()
+    if any(word in names for word in CHROME_NAMES):
+        return ""  # a sidebar or a box of links after an empty label
     value = _value(following.text_content())
     return value if cell or len(value) <= _LONGEST_VALUE else ""
 
