@@ -24,6 +24,7 @@ from adapters.page.html import read_html
 from adapters.page.labels import field_of, pairs_in
 from adapters.page.links import detail_links, next_page
 from hub import records
+from hub.codes import standard_index_number
 from hub.store.search.terms import indexed_text, query_terms, text_terms
 
 
@@ -138,3 +139,26 @@ def test_a_local_index_number_is_searchable() -> None:
     assert "pz00102-1700-2022-00034" in text.heading.split("\n")[1:]
     heading_terms = text_terms(text.heading)
     assert set(query_terms("pz00102-1700-2022-00034")) <= heading_terms
+
+
+def test_the_standard_form_is_found_under_full_width_and_spaces() -> None:
+    assert (
+        standard_index_number("００００１４３４９／２００６-００１６６") == "000014349/2006-00166"
+    )
+    assert standard_index_number(" 000014349/2006-00166 ") == "000014349/2006-00166"
+    assert standard_index_number("PZ00102-1700-2022-00034") is None
+    assert standard_index_number("000014348/2020-35147") is None  # its check character fails
+
+
+def test_the_record_standard_carries_a_local_index_number() -> None:
+    case = next(c for c in CASES if c.name == "fujian-pz/t20220923_2234")
+    record = convert(case).record
+    assert record is not None
+    xml = record.to_xml().decode()
+    assert "<localIndexNumber>PZ00102-1700-2022-00034</localIndexNumber>" in xml
+    assert records.problems(xml.encode(), "fujian.xml") == []  # accepted, not refused
+    both = xml.replace(
+        "<localIndexNumber>", "<indexNumber>000014349/2022-00001</indexNumber><localIndexNumber>"
+    )
+    problems = records.problems(both.encode(), "both.xml")
+    assert problems and problems[0].field == "localIndexNumber"  # one or the other
