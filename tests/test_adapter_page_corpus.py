@@ -97,7 +97,7 @@ def test_labels_are_read_by_meaning(label: str, name: str | None) -> None:
 
 def test_one_line_of_pairs_splits_at_every_label() -> None:
     line = "来源：武乡县林业局　　发布时间：2022-01-05 10:12　　浏览次数：1234"
-    assert pairs_in(line) == [("source", "武乡县林业局　　"), ("published", "2022-01-05 10:12")]
+    assert pairs_in(line) == [("source", "武乡县林业局　　"), ("published", "2022-01-05 10:12　　")]
     assert pairs_in("国家税务总局发布日期：2022") == []  # must start with a label
     assert pairs_in("【索引号】PZ00102-1700-2022-00034") == [
         ("index_number", "PZ00102-1700-2022-00034")

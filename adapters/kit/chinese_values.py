@@ -71,6 +71,8 @@ _TIME = re.compile(
     r"\s*(?:分\s*(?:(\d{1,2})\s*秒)?|:\s*(\d{1,2})(?:\.\d{1,6})?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?"
 )
+# 2022年1月5日 星期三, 2022-01-05（周三）: the weekday pages add says nothing more.
+_WEEKDAY = re.compile(r"\s*[(（]?\s*(?:星期|周|礼拜)[一二三四五六日天]\s*[)）]?\s*")
 _LIST_SEPARATORS = re.compile(r"[、,，;；\s]+")
 _TOPIC_SEPARATORS = re.compile(r"\s*[\\/>]\s*")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u3000]+")
@@ -101,10 +103,11 @@ def parse_when(text: str) -> date | datetime:
     """A date, or a timezone-aware time when the text has one (+08:00 unless it says otherwise).
 
     Accepts ``2022-04-17 10:30:00``, ``2022-04-17 10:30``, ``2020年08月02日 10时30分``,
+    ``2022年1月5日 星期三 10:12`` (a weekday is ignored),
     ``2019-01-03-17:30:00`` (www.gov.cn's ``firstpublishedtime``) and ISO 8601
     with an offset (``2022-04-17T10:30:00+08:00``).
     """
-    value = fold(text)
+    value = _WEEKDAY.sub(" ", fold(text)).strip()
     match = _DATE.match(value)
     if match is None:
         raise ValueError(f"{text.strip()!r} is not a date (expected {TIME_EXPECTED})")

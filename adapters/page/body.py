@@ -69,7 +69,7 @@ def _extract(root: etree._Element) -> etree._Element | None:
             )
         ):
             block.drop_tree()  # the page's metadata (索引号：…) or chrome, not its body
-    for block in reversed(list(holder.iter("div", "p", "li", "span", "section"))):
+    for block in reversed(list(holder.iter("div", "p", "li", "span", "section", "table"))):
         if block is not holder and block.getparent() is not None and _empty(block):
             block.drop_tree()  # what held only metadata or chrome
     return holder if collapse(holder.text_content()) else None
@@ -78,7 +78,8 @@ def _extract(root: etree._Element) -> etree._Element | None:
 def _empty(block: etree._Element) -> bool:
     if collapse(block.text_content()):
         return False
-    return not any(block.iter("img", "table", "video", "audio", "iframe", "object"))
+    kept = ("img", "table", "video", "audio", "iframe", "object")
+    return not any(e is not block for e in block.iter(*kept))
 
 
 def _not_body(block: etree._Element) -> bool:
@@ -89,8 +90,8 @@ def _not_body(block: etree._Element) -> bool:
     if any(word in names for word in CHROME_NAMES):
         return True
     if block.tag in ("tr", "dt"):
-        first = next((cell for cell in block if isinstance(cell.tag, str)), block)
-        return field_of(collapse(first.text_content())) is not None
+        first = collapse(next((c for c in block if isinstance(c.tag, str)), block).text_content())
+        return field_of(first) is not None or bool(pairs_in(first))
     if any(isinstance(e.tag, str) and e.tag in _BLOCKS for e in block.iterdescendants()):
         return False  # a container: its own blocks are judged one by one
     return bool(pairs_in(collapse(block.text_content())))

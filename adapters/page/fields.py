@@ -192,7 +192,7 @@ def label_values(
             labelled.add(name)
             value = _value(rest)
             if not value and number == len(pairs) - 1:
-                value = _next_value(element)
+                value = _after_break(element, name) or _next_value(element)
             if value and name not in values:
                 values[name] = value
     return values, frozenset(labelled)
@@ -232,6 +232,18 @@ def _value(text: str) -> str:
     if not value or value in NO_VALUE or is_label(value) or pairs_in(value) or field_of(value):
         return ""
     return value
+
+
+def _after_break(element: etree._Element, name: str) -> str:
+    """The value on the next line of the label's own cell (``<td>索引号：<br/>…</td>``)."""
+    blocks = [child for child in element if isinstance(child.tag, str) and child.tag in _BLOCK]
+    if not blocks or any(child.tag != "br" for child in blocks):
+        return ""
+    pairs = pairs_in(collapse(element.text_content()))
+    if not pairs or pairs[0][0] != name:
+        return ""
+    value = _value(pairs[0][1])
+    return value if len(value) <= _LONGEST_VALUE else ""
 
 
 def _next_value(label: etree._Element) -> str:

@@ -34,7 +34,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         *("发布日期", "发布时间", "公开日期", "公开时间", "公布日期", "公布时间"),
         *("发表时间", "发表日期", "日期", "时间", "上传时间"),
     ),
-    "doc_number": ("发文字号", "文号", "文件编号", "发文号", "字号", "文件字号"),
+    # Not 字号 alone: 字号：大 中 小 is the font-size switch of many templates.
+    "doc_number": ("发文字号", "文号", "文件编号", "发文号", "文件字号"),
     "keywords": ("主题词", "关键词", "关键字"),
     "topic": ("主题分类", "分类", "主题", "类别", "组配分类", "所属主题"),
     "validity": ("有效性", "时效", "时效性", "效力状态", "效力", "是否有效", "有效状态"),
@@ -120,11 +121,11 @@ def _label_starts(text: str) -> list[tuple[int, int, str | None]]:
                 starts.append((_bracket_start(text, start), colon.end(), name))
                 break
         else:
-            run = text[begin:position]
-            word = run.strip(" \t\xa0\u3000")
-            spaced = begin == 0 or run[:1] in tuple(_SPACE) or text[begin - 1] in _SPACE
-            if starts and spaced and 2 <= len(word) <= 8 and _CJK.fullmatch(word[0]):
-                starts.append((begin, colon.end(), None))
+            run = text[begin:position].rstrip(_SPACE)
+            word = re.split(r"[\s\xa0\u3000]+", run)[-1]
+            spaced = len(word) < len(run) or begin == 0 or text[begin - 1] in _SPACE
+            if starts and spaced and 2 <= len(word) <= 8 and _CJK.match(word[0]):
+                starts.append((begin + len(run) - len(word), colon.end(), None))
     return starts
 
 

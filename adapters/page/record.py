@@ -88,8 +88,8 @@ def page_record(
         raise InputError(problems)
     issuers = (
         split_issuers(labels.get("issuers", ""))
-        or split_issuers(labels.get("source", ""))
-        or split_issuers(meta.get("ContentSource", ""))
+        or _not_the_site(split_issuers(labels.get("source", "")))
+        or _not_the_site(split_issuers(meta.get("ContentSource", "")))
     )
     index_number, local_index_number = _index_number(
         where, labels.get("index_number"), created, published, warn
@@ -118,6 +118,14 @@ def page_record(
     if invalid:
         raise InputError([replace(p, line=None) for p in invalid])
     return record
+
+
+_THE_SITE = frozenset(("本站", "本网", "本网站", "原创", "本站原创", "网站", "本平台"))
+
+
+def _not_the_site(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """来源 names an organ, except 本站/本网/原创 (the site itself: the node's name serves)."""
+    return tuple(source for source in sources if source not in _THE_SITE)
 
 
 def _index_number(
