@@ -225,7 +225,9 @@ def _published(
     if not read:
         problem(
             "published",
-            "the page shows no publication date",
+            "the page shows no publication date (looked for a 发布日期/发布时间/公开日期/"
+            "公布日期/日期/时间 label and the PubDate, firstpublishedtime and publishdate "
+            "meta tags)",
             "a 发布日期 label, a PubDate meta tag, or a published selector",
         )
         return None
