@@ -17,6 +17,7 @@ such a table; it is the body when it holds most of the text the extractor found.
 from __future__ import annotations
 
 import logging
+import re
 
 import lxml.html
 from lxml import etree
@@ -32,9 +33,19 @@ logging.getLogger("readability").setLevel(logging.WARNING)
 _MIN_ROWS = 3
 CHROME_NAMES = (
     *("foot", "bottom", "copyright", "nav", "header", "crumb", "share", "menu", "side"),
-    *("hot", "recommend", "related", "banner", "print", "toolbar"),
+    *("aside", "hot", "recommend", "related", "banner", "toolbar"),
 )
-"""Words in the class or id of blocks that are a page's chrome, not its content."""
+"""Words that start a class or id word of a page's chrome (``footer``, ``right-side``,
+``hotnews``), not of its content (``inside`` is no ``side``)."""
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def named_as(element: etree._Element, words: tuple[str, ...] = CHROME_NAMES) -> bool:
+    """Whether a word of the element's class or id starts with one of ``words``."""
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+    return any(token.startswith(words) for token in _WORDS.findall(names))
+
+
 _BLOCKS = frozenset(("p", "div", "li", "tr", "table", "ul", "ol", "dl", "h1", "h2", "h3", "h4"))
 _TABLE_SHARE = 0.6  # of the extracted text: a label/value table that big is the body
 _LONGEST_LABEL = 24  # characters of a label cell
@@ -86,8 +97,7 @@ def _not_body(block: etree._Element) -> bool:
     """A block named as chrome (``class="footer"``, ``id="share"``, ``class="hot"``), or
     one that holds no other block and shows metadata: ``索引号：…`` pairs, or a row whose
     first cell is a label."""
-    names = f"{block.get('class') or ''} {block.get('id') or ''}".lower()
-    if any(word in names for word in CHROME_NAMES):
+    if named_as(block):
         return True
     if block.tag in ("tr", "dt"):
         first = collapse(next((c for c in block if isinstance(c.tag, str)), block).text_content())

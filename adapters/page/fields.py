@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from adapters.kit.chinese_values import NO_VALUE
-from adapters.page.body import CHROME_NAMES, main_content, wrapped
+from adapters.page.body import main_content, named_as, wrapped
 from adapters.page.html import Selector, collapse, compile_selector, without_spaces
 from adapters.page.labels import field_of, is_label, pairs_in
 from adapters.page.links import in_chrome
@@ -52,6 +52,7 @@ CONTENT_AREAS = ("#UCAP-CONTENT", ".TRS_Editor", ".TRS_UEDITOR", ".pages_content
 _LABEL_CELLS = frozenset(("td", "th", "dt", "label", "span", "strong", "b", "em", "font"))
 # A value is never a list, a table or a form: that is a sidebar or the next section.
 _NOT_VALUES = frozenset(("ul", "ol", "table", "form", "li", "dl", "nav", "aside"))
+_ASIDE_WORDS = ("foot", "copyright", "nav", "side", "aside", "hot", "recommend", "related")
 _LONGEST_VALUE = 300  # characters of a value outside table cells: longer is the next section
 _BLOCK = frozenset(
     (
@@ -180,8 +181,8 @@ def label_values(
         if not pairs and element.tag in _LABEL_CELLS and len(element) == 0:
             name = field_of(text) if len(text) <= 24 else None
             pairs = [(name, "")] if name is not None else []
-        if pairs and not in_chrome(element) and not _in_form(element):
-            matches.append((element, pairs))  # not 主办单位：… in a footer, 标题： of a search form
+        if pairs and not _aside(element):
+            matches.append((element, pairs))
     holders = {ancestor for element, _ in matches for ancestor in element.iterancestors()}
     values: dict[str, str] = {}
     labelled: set[str] = set()
@@ -220,10 +221,14 @@ def _inline_text(element: etree._Element) -> str:
     return "".join(parts)
 
 
-def _in_form(element: etree._Element) -> bool:
-    if element.tag == "form":
-        return True
-    return any(ancestor.tag == "form" for ancestor in element.iterancestors())
+def _aside(element: etree._Element) -> bool:
+    """Whether labels here are not the page's own: in a form (a search box's 标题：), a
+    footer or navigation, or a sidebar, a box of hot or related items. A page's header
+    (``div.article-header``) holds its own metadata, so it is read."""
+    for each in (element, *element.iterancestors()):
+        if each.tag in ("form", "footer", "nav", "aside") or named_as(each, _ASIDE_WORDS):
+            return True
+    return False
 
 
 def _value(text: str) -> str:
@@ -268,8 +273,7 @@ def _next_value(label: etree._Element) -> str:
     cell = holder.tag in ("td", "th", "dt")
     if cell and following.tag not in ("td", "th", "dd"):
         return ""
-    names = f"{following.get('class') or ''} {following.get('id') or ''}".lower()
-    if any(word in names for word in CHROME_NAMES):
+    if named_as(following):
         return ""  # a sidebar or a box of links after an empty label
     value = _value(following.text_content())
     return value if cell or len(value) <= _LONGEST_VALUE else ""
