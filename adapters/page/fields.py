@@ -30,7 +30,6 @@ from adapters.kit.chinese_values import NO_VALUE
 from adapters.page.body import main_content, named_as, wrapped
 from adapters.page.html import Selector, collapse, compile_selector, without_spaces
 from adapters.page.labels import field_of, is_label, pairs_in
-from adapters.page.links import in_chrome
 
 # Meta names read (matched without regard to case; the first non-empty one wins).
 META_NAMES = (
@@ -52,6 +51,7 @@ CONTENT_AREAS = ("#UCAP-CONTENT", ".TRS_Editor", ".TRS_UEDITOR", ".pages_content
 _LABEL_CELLS = frozenset(("td", "th", "dt", "label", "span", "strong", "b", "em", "font"))
 # A value is never a list, a table or a form: that is a sidebar or the next section.
 _NOT_VALUES = frozenset(("ul", "ol", "table", "form", "li", "dl", "nav", "aside"))
+_SITE_PARTS = ("logo", "head", "top", "nav", "foot", "banner", "site")  # whole class names
 _ASIDE_WORDS = ("foot", "copyright", "nav", "side", "aside", "hot", "recommend", "related")
 _LONGEST_VALUE = 300  # characters of a value outside table cells: longer is the next section
 _BLOCK = frozenset(
@@ -125,7 +125,7 @@ def find_body(root: etree._Element, body: Selector | None = None) -> etree._Elem
 def heading(root: etree._Element) -> str | None:
     """The page's own heading: its one ``h1`` (outside navigation), else its ``<title>``
     without the site name after ``_``, ``|`` or `` - ``."""
-    headings = [collapse(h.text_content()) for h in root.iter("h1") if not in_chrome(h)]
+    headings = [collapse(h.text_content()) for h in root.iter("h1") if not _site_heading(h)]
     headings = [h for h in headings if h]
     if len(headings) == 1 and len(headings[0]) <= 200:
         return headings[0]
@@ -219,6 +219,20 @@ def _inline_text(element: etree._Element) -> str:
         parts.append(child.text_content())
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def _site_heading(h1: etree._Element) -> bool:
+    """Whether an ``h1`` is the site's (its logo, in the page header or navigation) rather
+    than the article's: ``div.header h1.logo`` is, ``div.article-header h1`` is not."""
+    for each in (h1, *h1.iterancestors()):
+        if each.tag in ("nav", "footer"):
+            return True
+        if each.tag == "header":  # the page's header, unless it is an article's own
+            return not any(a.tag in ("article", "main") for a in each.iterancestors())
+        names = f"{each.get('class') or ''} {each.get('id') or ''}".lower().split()
+        if any(name.startswith(_SITE_PARTS) for name in names):
+            return True
+    return False
 
 
 def _aside(element: etree._Element) -> bool:
