@@ -26,8 +26,8 @@ from hub import records
 from hub.federation import Node
 from hub.harvest.convert import Converted, describe_error
 from hub.harvest.state import ItemProblem, save_progress
+from hub.nodedb import now
 from hub.outbox import entries as outbox
-from hub.outbox.entries import now
 from hub.outbox.pipeline import Accepted, Checked, Outcome, Pipeline, check_record
 from hub.records import Record
 

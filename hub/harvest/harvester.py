@@ -52,8 +52,7 @@ from hub.harvest.state import (
 )
 from hub.harvest.tally import Progress, Tally
 from hub.harvest.workers import AdapterSpec, ConvertPool
-from hub.nodedb import transaction
-from hub.outbox.entries import now
+from hub.nodedb import now, transaction
 from hub.outbox.pipeline import Outcome, Pipeline
 
 log = logging.getLogger(__name__)

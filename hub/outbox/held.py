@@ -11,7 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from hub.outbox.entries import now
+from hub.nodedb import now
 from hub.review import Finding
 
 
