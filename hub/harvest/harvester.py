@@ -9,7 +9,8 @@
 ``Harvester.harvest`` reads one source once; ``Harvester.run`` keeps every
 source on its schedule until the node stops. The sources are checked before,
 at start-up (``hub.harvest.plan``); around the harvest are the batches and
-their writing with revisions by content (``hub.harvest.batch``), what the
+their writing with revisions by content (``hub.harvest.batch``), the batches
+in flight between fetch and commit (``hub.harvest.flight``), what the
 server said (``hub.harvest.http``), the counts (``hub.harvest.tally``)
 and the loop that runs each source when it is due (``hub.harvest.loop``).
 
@@ -26,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,8 @@ from hub.harvest.batch import (
     describe_problems,
     revise_batch,
 )
-from hub.harvest.convert import Converted, describe_error
+from hub.harvest.convert import describe_error
+from hub.harvest.flight import InFlight
 from hub.harvest.http import WATCH, Watch
 from hub.harvest.loop import CONCURRENCY, IDLE, run_on_schedule
 from hub.harvest.plan import Planned
@@ -59,7 +61,7 @@ from hub.harvest.state import (
     source_state,
 )
 from hub.harvest.tally import Progress, Tally
-from hub.harvest.workers import AdapterSpec, ConvertPool, PoolSource
+from hub.harvest.workers import AdapterSpec, ConvertPool
 from hub.nodedb import now, transaction
 from hub.outbox.pipeline import Outcome, Pipeline
 
@@ -135,7 +137,7 @@ class Harvester:
 
         Each batch goes through the phases in order: fetch (``_fetch``, ``_take``:
         the adapter's items from the cursor, gathered into a batch) → convert and
-        check (``_InFlight.convert``: in a worker process while this one fetches
+        check (``InFlight.convert``: in a worker process while this one fetches
         on) → revise, accept and commit the cursor (``_commit``: revisions by
         content, then one transaction). Batches are committed in the order they
         were read; the last one also saves the source's next check.
@@ -144,7 +146,9 @@ class Harvester:
         tally, batch, fetched = Tally(), Batch(), _Fetched()
         state = await self.read_state(source_state, planned.name)
         watch = Watch(_url(planned))
-        in_flight = _InFlight(self, planned, adapter, self.pool.source(self._spec(planned)), tally)
+        handle = self.pool.source(self._spec(planned))
+        write = functools.partial(self._write, planned, tally)
+        in_flight = InFlight(self.pool, handle, adapter, planned.name, write)
         token = WATCH.set(watch)
         try:
             with self._collecting() as validators:
@@ -154,7 +158,7 @@ class Harvester:
                         self._take(planned, item, batch, tally)
                         if batch.ready(self.batch):
                             await in_flight.convert(batch.take())  # convert, check
-                        await in_flight.commit_converted()  # revise, accept, commit the cursor
+                        await in_flight.write_converted()  # revise, accept, commit the cursor
                         if stop is not None and stop.is_set():
                             tally.stopped = True
                             break
@@ -249,6 +253,13 @@ class Harvester:
                 self._log_problem(planned, item.where, "convert", result.error)
             elif result.record is None:
                 tally.empty += 1
+
+    async def _write(
+        self, planned: Planned, tally: Tally, batch: Batch, finish: Finish | None
+    ) -> None:
+        """A batch back from convert and check, in read order: counted, then committed."""
+        self._converted(planned, batch, tally)
+        await self._commit(planned, batch, tally, finish)
 
     async def _commit(
         self, planned: Planned, batch: Batch, tally: Tally, finish: Finish | None = None
@@ -393,66 +404,3 @@ class _Fetched:
     """How a harvest's fetch ended: ``error`` when the adapter raised."""
 
     error: Exception | None = None
-
-
-class _InFlight:
-    """One harvest's batches between fetch and commit: sent to be converted and checked (in
-    a worker process, or here), then committed in the order they were read, so the cursor
-    only moves forward."""
-
-    def __init__(
-        self,
-        harvester: Harvester,
-        planned: Planned,
-        adapter: Adapter,
-        handle: PoolSource,
-        tally: Tally,
-    ) -> None:
-        self.harvester, self.planned, self.adapter = harvester, planned, adapter
-        self.handle, self.tally = handle, tally
-        self.pending: deque[tuple[Batch, asyncio.Future[list[Converted]]]] = deque()
-
-    async def convert(self, batch: Batch) -> None:
-        """Convert and check: send ``batch``; wait for the oldest while too many are on
-        their way."""
-        pool = self.harvester.pool
-        items = [found for found in batch.found if isinstance(found, Item)]
-        converting: asyncio.Future[list[Converted]]
-        if pool.takes(self.handle, items):
-            converting = asyncio.ensure_future(pool.convert(self.handle, self.adapter, items))
-        else:  # converted now, as the harvest goes: no worker's round trip to wait for
-            converting = asyncio.get_running_loop().create_future()
-            converting.set_result(pool.here(self.adapter, items, self.planned.name))
-        self.pending.append((batch, converting))
-        while len(self.pending) > pool.in_flight:
-            await self._commit_next()
-
-    async def commit_converted(self) -> None:
-        """Commit the batches whose conversion is done, oldest first."""
-        while self.pending and self.pending[0][1].done():
-            await self._commit_next()
-
-    async def finish(self, last: Batch, finish: Finish | None = None) -> None:
-        """Send the last batch, commit every batch; ``finish`` runs in the last transaction."""
-        if last:
-            await self.convert(last)
-        if not self.pending:
-            await self.harvester._commit(self.planned, Batch(), self.tally, finish)
-            return
-        while len(self.pending) > 1:
-            await self._commit_next()
-        await self._commit_next(finish)
-
-    async def _commit_next(self, finish: Finish | None = None) -> None:
-        batch, converting = self.pending[0]
-        batch.converted = await converting
-        self.pending.popleft()
-        self.harvester._converted(self.planned, batch, self.tally)
-        await self.harvester._commit(self.planned, batch, self.tally, finish)
-
-    def cancel(self) -> None:
-        """Leaving early (an error, cancellation): the batches not committed are dropped, and
-        read again from the cursor by the next harvest."""
-        for _, converting in self.pending:
-            converting.cancel()
-        self.pending.clear()
