@@ -31,7 +31,7 @@ from hub.federation import Federation, UnknownNode
 from hub.federation.origins import origin_problems
 from hub.records import RecordInvalid
 from hub.records.safe_xml import Limits
-from hub.store import Outcome, StoredRecord, add_dead_letter, upsert_records
+from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert_records
 from hub.store.connection import Connection, Reconnecting, translate_errors
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,11 @@ async def consume_forever(
     went away, until it succeeds.
     """
     tally = tally or Tally()
-    store = Reconnecting(connect, "hub consumer", extra={"stage": "ingest"})
+
+    def waited(_: StoreError) -> None:
+        tally.waits_for_database += 1
+
+    store = Reconnecting(connect, "hub consumer", extra={"stage": "ingest"}, on_wait=waited)
     try:
         while not stop.is_set():
             taken, ended = await _take(consumer, batch, linger, stop)
@@ -187,10 +191,8 @@ async def consume_forever(
                     break
                 continue
             checked = [checker.check(delivery) for delivery in taken]
-            waits = store.waits
             storing = functools.partial(store_batch, checked=checked, source=source)
             outcomes = await store.run(storing, stop)
-            tally.waits_for_database += store.waits - waits
             if outcomes is None:  # stopping while the database is down: leave them unacked
                 break
             lost = 0

@@ -135,7 +135,8 @@ class Reconnecting:
     unavailable (a retryable ``StoreError``) it waits with ``backoff`` (each wait
     logged once, naming ``who`` waits), reconnects and does the work again, until it
     succeeds (the result) or ``stop`` is set (``None``: the work was not done).
-    ``waits`` counts the waits. Other errors leave at once.
+    ``on_wait`` is told of each wait as it begins (the hub's tally counts them).
+    Other errors leave at once.
     """
 
     def __init__(
@@ -146,11 +147,12 @@ class Reconnecting:
         first: float = 0.1,
         most: float = 5.0,
         extra: Mapping[str, Any] | None = None,
+        on_wait: Callable[[StoreError], None] | None = None,
     ) -> None:
         self._connect = connect
         self._conn: Connection | None = None
         self.backoff = Backoff(who, "the database", first, most, extra or {})
-        self.waits = 0
+        self.on_wait = on_wait
 
     async def run(self, work: Callable[[Connection], T], stop: asyncio.Event) -> T | None:
         while True:
@@ -162,7 +164,8 @@ class Reconnecting:
             except StoreError as exc:
                 if not exc.retryable:
                     raise
-                self.waits += 1
+                if self.on_wait is not None:
+                    self.on_wait(exc)
                 if not await self.backoff.wait(exc, stop):
                     return None
                 continue
