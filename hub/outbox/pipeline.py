@@ -106,10 +106,12 @@ def check_document(
         parsed = records.parse(data, source, limits=limits)
     except RecordInvalid as exc:
         return Checked(data, source, None, content_hash, tuple(exc.problems), encoded=encoded)
-    checked = _origin_and_review(
-        data, source, content_hash, parsed, record or parsed, node=node, reviewer=reviewer
+    return _origin_and_review(
+        Checked(data, source, record or parsed, content_hash, encoded=encoded),
+        parsed,
+        node=node,
+        reviewer=reviewer,
     )
-    return checked if encoded else dataclasses.replace(checked, encoded=False)
 
 
 def check_record(
@@ -126,28 +128,26 @@ def check_record(
     if encoded.problems:
         return Checked(encoded.data, source, None, encoded.content_hash, encoded.problems)
     return _origin_and_review(
-        encoded.data, source, encoded.content_hash, record, record, node=node, reviewer=reviewer
+        Checked(encoded.data, source, record, encoded.content_hash),
+        record,
+        node=node,
+        reviewer=reviewer,
     )
 
 
 def _origin_and_review(
-    data: bytes,
-    source: str,
-    content_hash: str | None,
-    valid: Record,
-    kept: Record,
-    *,
-    node: Node,
-    reviewer: Reviewer,
+    checked: Checked, valid: Record, *, node: Node, reviewer: Reviewer
 ) -> Checked:
-    problems = given_to(node, valid, source)
+    """``checked`` (a valid document) with the origin check's problems, or the review's
+    findings."""
+    problems = given_to(node, valid, checked.source)
     if problems:
-        return Checked(data, source, kept, content_hash, tuple(problems))
+        return dataclasses.replace(checked, problems=tuple(problems))
     try:
         findings = reviewer.review(valid)
     except RecordInvalid as exc:  # the body was valid: not expected, but never lost
-        return Checked(data, source, kept, content_hash, tuple(exc.problems))
-    return Checked(data, source, kept, content_hash, (), findings)
+        return dataclasses.replace(checked, problems=tuple(exc.problems))
+    return dataclasses.replace(checked, findings=findings)
 
 
 def given_to(node: Node, record: Record, source: str) -> list[Problem]:
