@@ -27,6 +27,7 @@ from hub.harvest.convert import Converted, describe_error
 from hub.harvest.state import ItemProblem, save_progress
 from hub.nodedb import now
 from hub.outbox import entries as outbox
+from hub.outbox import held
 from hub.outbox.pipeline import Accepted, Checked, Outcome, Pipeline, check_record
 from hub.records import Record
 
@@ -197,10 +198,7 @@ def describe_problems(result: Accepted) -> str:
 
 def _latest(conn: sqlite3.Connection, record_id: str) -> tuple[int, str] | None:
     sent = outbox.latest(conn, record_id)
-    row = conn.execute(
-        "SELECT revision, body FROM held WHERE record_id = ? ORDER BY revision DESC LIMIT 1",
-        (record_id,),
-    ).fetchone()
+    row = held.newest(conn, record_id)
     if row is not None and (sent is None or row[0] > sent.revision):
         return row[0], records.parse(row[1], f"held:{record_id}").content_hash()
     return (sent.revision, sent.content_hash) if sent else None
