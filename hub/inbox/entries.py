@@ -13,9 +13,10 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
+from hub.nodedb import now
 from hub.records import Record
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def receive(
             from_path,
             routing_key,
             via,
-            datetime.now(UTC).isoformat(),
+            now().isoformat(),
             record.title,
             record.link,
             json.dumps(record.issuers, ensure_ascii=False),

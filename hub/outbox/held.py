@@ -11,7 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from hub.outbox.entries import now
+from hub.nodedb import now
 from hub.review import Finding
 
 
@@ -43,6 +43,16 @@ class ReviewError(Exception):
 
 
 _COLUMNS = "record_id, revision, body, findings, held_at, state, decided_by, decided_at, reason"
+
+
+def newest(conn: sqlite3.Connection, record_id: str) -> tuple[int, bytes] | None:
+    """The newest revision of ``record_id`` in the review queue (held, approved or
+    rejected) and its body, or ``None``."""
+    row = conn.execute(
+        "SELECT revision, body FROM held WHERE record_id = ? ORDER BY revision DESC LIMIT 1",
+        (record_id,),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def hold(
