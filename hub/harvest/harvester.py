@@ -52,7 +52,7 @@ from hub.harvest.flight import InFlight
 from hub.harvest.http import WATCH, Watch
 from hub.harvest.loop import CONCURRENCY, IDLE, run_on_schedule
 from hub.harvest.plan import Planned
-from hub.harvest.schedule import after_failure, after_success
+from hub.harvest.schedule import after_failure, after_success, log_verdict
 from hub.harvest.state import (
     DurableValidators,
     SourceState,
@@ -328,31 +328,8 @@ class Harvester:
 
         async with self._lock:
             await asyncio.to_thread(write, self.state)
-        extra = {"node": self.node.id, "source": planned.name, "stage": "harvest"}
-        if verdict.parked:
-            log.error(
-                "source %s parked after %d failures in a row (last: %s); fix it, then run "
-                "`govhub sources reset --node %s %s`",
-                planned.name,
-                verdict.errors,
-                tally.error,
-                self.node.id,
-                planned.name,
-                extra=extra,
-            )
-        else:
-            when = (
-                verdict.next_check_at.isoformat(timespec="seconds") if verdict.next_check_at else ""
-            )
-            log.warning(
-                "source %s failed (%d in a row, next try %s): %s",
-                planned.name,
-                verdict.errors,
-                when,
-                tally.error,
-                exc_info=not isinstance(exc, HubError | ValueError | OSError),
-                extra=extra,
-            )
+        trace = None if isinstance(exc, HubError | ValueError | OSError) else exc  # a bug?
+        log_verdict(verdict, self.node.id, planned.name, tally.error, trace=trace)
 
     def _log_problem(self, planned: Planned, where: str, stage: str, text: str) -> None:
         log.warning(
