@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from adapters.columns import config_error, source_path
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import config_error, source_path
 from hub import records
 from hub.errors import InputError, Problem
 from hub.records import Limits, Record, RecordInvalid

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from adapters.columns import source_path
 from adapters.contract import Context, Failure, Item
 from adapters.folder import owned, read_records
-from adapters.kit.columns import source_path
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, Problem
 from hub.federation import Node

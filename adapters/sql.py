@@ -33,8 +33,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
+from adapters.columns import Columns, config_error, source_path
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import Columns, config_error, source_path
 from hub.records import Record
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w{0,62}")

@@ -1,7 +1,7 @@
 """Exports (CSV, Excel) → records, one per row, through the shared column mapping.
 
 The csv and excel adapters read a catalogue export (size- and row-limited) and
-yield one item per non-empty row; ``adapters.kit.columns`` turns each row into a
+yield one item per non-empty row; ``adapters.columns`` turns each row into a
 record, the same way the sql adapter does.
 
 Resuming: an item's cursor is ``<file fingerprint>:<row>``. When the file has not
@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from adapters.columns import Columns, config_error, source_path, text
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import Columns, config_error, source_path, text
 from hub.errors import InputError
 from hub.records import Record
 

@@ -14,4 +14,5 @@ BENCHMARKS: dict[str, str] = {
     "feed_serve": "bench.feed_serve",
     "harvest": "bench.harvest",
     "search": "bench.search",
+    "page_coverage": "bench.page_coverage",
 }

@@ -93,10 +93,12 @@ class Sizes:
 
 FULL = Sizes(10_000, 50, 200, 10.0, 3_000, 50)
 QUICK = Sizes(2_000, 50, 100, 4.0, 300, 50)
+# tests/test_bench.py: every stage once, on the real services, in seconds
+SMOKE = Sizes(200, 50, 50, 1.0, 20, 2)
 
 
-def run(quick: bool = False) -> None:
-    sizes = QUICK if quick else FULL
+def run(quick: bool = False, sizes: Sizes | None = None) -> None:
+    sizes = sizes or (QUICK if quick else FULL)
     print("pipeline: node publish → RabbitMQ → hub → PostgreSQL, against bare aio-pika + COPY")
     print(f"machine:  {machine()}")
     with environment() as env:
@@ -376,7 +378,19 @@ def hub_processes(env: Env, count: int) -> Iterator[None]:
         "GOVHUB_CONFIG": str(ROOT / "nodes.toml"),
         variable: env.passwords[variable],
     }
-    command = [sys.executable, "-c", HUB_COMMAND, "hub", "run", "--user-prefix", env.prefix]
+    # --port 0: each hub serves its portal on a free port (the default, 8080, is
+    # taken by the first hub, or by anything else on the machine)
+    command = [
+        sys.executable,
+        "-c",
+        HUB_COMMAND,
+        "hub",
+        "run",
+        "--user-prefix",
+        env.prefix,
+        "--port",
+        "0",
+    ]
     logs = [env.work / f"hub-{index}.log" for index in range(count)]
     processes = []
     try:

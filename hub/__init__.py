@@ -1,1 +1,3 @@
-"""govhub core: records, federation map, and (later) bus, ingest, store, feeds."""
+"""govhub's core, one package per stage of a record's way: harvest → records and
+review → outbox → bus → ingest → store → web (and bus → inbox, downward).
+docs/architecture.md draws the way and says which package may import which."""

@@ -138,6 +138,13 @@ def index_number_problem(value: str) -> str | None:
     return None
 
 
+def standard_index_number(value: str) -> str | None:
+    """An index number as the standard writes it, if ``value`` is one once full-width forms
+    are folded (NFKC) and spaces dropped (``０００１４３４９／2006-00166``); else None."""
+    folded = _INVISIBLE.sub("", unicodedata.normalize("NFKC", value))
+    return folded if index_number_problem(folded) is None else None
+
+
 def index_number_year(value: str) -> int | None:
     """Return the year of a valid index number (索引号), or None if it has any problem."""
     if index_number_problem(value) is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.errors import HubError
@@ -121,6 +122,11 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now() -> datetime:
+    """The clock of the node's state: every time stamp written into the state file."""
+    return datetime.now(UTC)
 
 
 class NodeStateError(HubError):

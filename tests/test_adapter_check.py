@@ -41,8 +41,10 @@ def test_a_sample_feed_is_served_on_loopback_and_reported_with_coverage(
     code = main(["adapter", "check", "feed", str(sample), "--node", "shexian"])
     out = capsys.readouterr().out
     assert code == 1  # the third entry has no title
-    assert "(url = http://127.0.0.1:" in out and "records of node shexian" in out
+    assert f"on {sample} (served as url on a loopback port)" in out
+    assert "records of node shexian" in out and "127.0.0.1" not in out  # problems name the file
     assert "items found       3" in out and "records produced  2" in out
+    assert "without a record  1 (0 held none, 1 failed to convert)" in out  # 3 = 2 + 1
     assert "valid records     2" in out
     assert "/news.rss#entry 3: convert: title:" in out  # the item it came from
     assert "title 2/2" in out and "link 2/2" in out and "indexNumber 0/2" in out
@@ -114,3 +116,33 @@ def test_set_values_are_toml_when_they_parse_else_text() -> None:
     assert _setting('columns=["a", "b"]') == ("columns", ["a", "b"])
     assert _setting("kind=notice") == ("kind", "notice")
     assert _setting("url=http://x/a=b") == ("url", "http://x/a=b")
+
+
+PAGES = ROOT / "tests" / "fixtures" / "page"
+
+
+def test_a_page_that_gives_no_record_is_explained_and_named_by_its_file(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = PAGES / "guide" / "zfxxgkzn.html"
+    code = main(["adapter", "check", "page", str(guide), "--node", "shexian"])
+    out = capsys.readouterr().out
+    assert code == 1  # a page without a record is a finding, not a pass
+    assert "items found       1" in out and "records produced  0" in out
+    assert "without a record  1 (1 held none, 0 failed to convert)" in out
+    assert f"  {guide}: no record: required field title missing: looked for " in out
+    assert "127.0.0.1" not in out.split("\n", 1)[1]  # every problem names the file
+
+
+def test_a_local_index_number_is_a_warning_of_a_valid_record(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = PAGES / "fujian-pz" / "t20220923_2234.html"
+    code = main(["adapter", "check", "page", str(page), "--node", "shexian"])
+    out = capsys.readouterr().out
+    assert code == 0  # the record is valid: the site's own 索引号 is kept, not refused
+    assert "valid records     1" in out and "localIndexNumber 1/1" in out
+    assert "warnings          1" in out
+    assert (
+        f"  {page}: indexNumber: 索引号 'PZ00102-1700-2022-00034' kept as localIndexNumber" in out
+    )

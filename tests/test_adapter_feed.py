@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from support import pairs
 
 import hub.records
 from adapters.contract import Context, Failure, Item
@@ -21,35 +23,8 @@ from hub.federation.model import Node, Source
 CST = timezone(timedelta(hours=8))
 NODE = Node("gz", "广州市人民政府", "city", "gd", "4401000001", "www.gz.gov.cn")
 
-RSS = """<?xml version="1.0" encoding="gb2312"?>
-<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
-<channel>
-<title>广州市人民政府 政务动态</title>
-<link>https://www.gz.gov.cn/xw/</link>
-<language>zh-cn</language>
-<item>
-<title>市政府召开常务会议研究部署防汛工作</title>
-<link>/xw/gzyw/content/post_2.html</link>
-<guid isPermaLink="false">post_2</guid>
-<pubDate>Tue, 02 Apr 2024 10:30:00 +0800</pubDate>
-<description><![CDATA[<p>会议强调，要<b>压实</b>防汛责任。</p><script>alert(1)</script>]]></description>
-<category>防汛</category>
-<category>常务会议</category>
-</item>
-<item>
-<title>关于开展2024年政务公开工作的通知</title>
-<link>https://www.gz.gov.cn/xw/tzgg/content/post_1.html</link>
-<pubDate>2024-04-01 09:00:00</pubDate>
-<author>广州市人民政府办公厅</author>
-<description>各区人民政府，市政府各部门：请认真做好政务公开工作。</description>
-<content:encoded><![CDATA[<p onclick="x()">各区人民政府：</p><p><a href="javascript:alert(1)">点此</a><img src="/img/1.png"></p>]]></content:encoded>
-</item>
-<item>
-<description>没有标题的条目</description>
-</item>
-</channel>
-</rss>
-"""
+FIXTURES = Path(__file__).parent / "fixtures" / "feed"
+RSS = (FIXTURES / "gz-news.rss").read_bytes()  # GB18030 bytes, declared gb2312
 
 MODIFIED = "Tue, 02 Apr 2024 02:30:00 GMT"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,15 +59,13 @@ def _feed_handler(body: bytes, content_type: str) -> Handler:
 
 
 def test_a_gb2312_feed_becomes_valid_records_and_a_304_yields_nothing() -> None:
-    body = RSS.encode("gb18030")
-
     async def work(url: str, http: HttpClient) -> tuple[FeedAdapter, list[Any], list[Any]]:
         adapter = FeedAdapter(FeedSettings(url=url), Context(NODE, "portal", http))
         first = await _collect(adapter, None)
         second = await _collect(adapter, None)  # conditional GET: the server says 304
         return adapter, first, second
 
-    adapter, first, second = asyncio.run(_serve(_feed_handler(body, "text/xml"), work))
+    adapter, first, second = asyncio.run(_serve(_feed_handler(RSS, "text/xml"), work))
     assert second == []
     assert all(isinstance(found, Item) for found in first)
     assert [found.where.rsplit("#", 1)[1] for found in first] == ["entry 3", "entry 2", "entry 1"]
@@ -128,7 +101,7 @@ def test_the_cursor_skips_entries_already_seen() -> None:
         adapter = FeedAdapter(FeedSettings(url=url), Context(NODE, "portal", http))
         return await _collect(adapter, "2024-04-02T00:00:00+08:00")
 
-    found = asyncio.run(_serve(_feed_handler(RSS.encode("gb18030"), "text/xml"), work))
+    found = asyncio.run(_serve(_feed_handler(RSS, "text/xml"), work))
     keys = [item.key for item in found if isinstance(item, Item)]
     assert "post_2" in keys and not any(key.endswith("post_1.html") for key in keys)
 
@@ -163,13 +136,7 @@ def test_a_broken_document_is_a_failure_not_an_exception() -> None:
 
 
 def test_big5_atom_with_a_wrong_http_charset() -> None:
-    atom = """<?xml version="1.0" encoding="big5"?>
-<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-TW">
-<title>香港特區政府新聞</title>
-<entry><id>https://www.info.gov.hk/gia/general/1.htm</id><title>政府公佈施政報告</title>
-<updated>2024-04-01T09:00:00+08:00</updated>
-<summary type="html">&lt;p&gt;行政長官今日發表施政報告。&lt;/p&gt;</summary></entry>
-</feed>""".encode("big5")
+    atom = (FIXTURES / "hk-news.atom").read_bytes()  # Big5, served as UTF-8
 
     async def work(url: str, http: HttpClient) -> list[Any]:
         adapter = FeedAdapter(FeedSettings(url=url), Context(NODE, "hk", http))
@@ -196,3 +163,21 @@ def test_settings_are_checked() -> None:
     message = str(caught.value)
     for key in ("url", "kind", "language", "timezone"):
         assert f"sources[portal].{key}" in message
+
+
+@pytest.mark.parametrize("path", pairs.pairs("feed"), ids=lambda path: path.name)
+def test_fixture_pairs(path: Path) -> None:
+    """Each feed in tests/fixtures/feed/, served on loopback, becomes what its .json says."""
+    source = pairs.source_of(path)
+
+    async def work(url: str, http: HttpClient) -> list[dict[str, Any]]:
+        settings = {"url": url, **source["settings"]}
+        checked = read_settings(
+            FeedSettings, Source("portal", "feed", settings, 7), NODE, "nodes.toml"
+        )
+        adapter = FeedAdapter(checked, Context(NODE, "portal", http))
+        found = [pairs.outcome(each, adapter.convert) for each in await _collect(adapter, None)]
+        return pairs.replaced(found, url.removesuffix("/feed.xml"), "http://feeds.test")
+
+    outcomes = asyncio.run(_serve(_feed_handler(path.read_bytes(), source["content_type"]), work))
+    assert outcomes == pairs.expected(path, outcomes)

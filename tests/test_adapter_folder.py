@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import pairs
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
 from adapters.folder import FolderAdapter
-from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, InputError
 from hub.federation import Source, load_federation
@@ -173,3 +174,17 @@ def test_nested_folders_with_a_recursive_pattern(tmp_path: Path) -> None:
     (item,) = fetch(adapter(tmp_path, pattern="**/*.xml"))  # not the linked folder's file
     assert isinstance(item, Item) and item.where == "out/2024/03/n.xml:2"
     assert item.cursor == "1700000000000000000:2024/03/n.xml"
+
+
+@pytest.mark.parametrize("path", pairs.pairs("folder"), ids=lambda path: path.name)
+def test_fixture_pairs(path: Path, tmp_path: Path) -> None:
+    """Each file in tests/fixtures/folder/, dropped alone into the folder, becomes what
+    its .json says: its records, or the reason it is refused."""
+    out = tmp_path / "out"
+    out.mkdir()
+    write(out / path.name, path.read_bytes(), 1_700_000_000)
+    made = adapter(tmp_path, **pairs.source_of(path)["settings"])
+    outcomes = pairs.replaced(
+        [pairs.outcome(found, made.convert) for found in fetch(made)], str(tmp_path), "<root>"
+    )
+    assert outcomes == pairs.expected(path, outcomes)

@@ -529,13 +529,16 @@ def test_a_value_the_standard_refuses_makes_the_page_unusable() -> None:
     assert "is not a valid title" in str(caught.value)
 
 
-def test_an_index_number_of_the_wrong_year_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_index_number_of_the_wrong_year_is_kept_as_local(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     item = page_item(
         "http://www.gov.cn/a/content_1.htm", gov_table(**BASE, 索引号="000014349/2017-00001")
     )
     with caplog.at_level(logging.WARNING, logger="adapters.page.adapter"):
         record = convert(item)
     assert record is not None and record.index_number is None and record.kind == "document"
+    assert record.local_index_number == "000014349/2017-00001"
     assert "year 2017 matches neither created nor published" in caplog.text
     assert records.parse(record.to_xml()) == record
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import CHINA
 from adapters.push import PushAdapter, push_sources, spool, spool_dir, take_in
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid

@@ -22,8 +22,8 @@ import pymysql
 import pytest
 from support.services import require_service
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from adapters.sql import SqlAdapter
 from hub import records

@@ -12,9 +12,10 @@ from typing import Any
 
 import openpyxl
 import pytest
+from support import pairs
 
+from adapters.columns import CHINA
 from adapters.contract import Context, Failure, Item
-from adapters.kit.columns import CHINA
 from adapters.settings import read_settings
 from adapters.tabular import CsvAdapter, ExcelAdapter
 from hub import records
@@ -358,3 +359,15 @@ def test_values_are_read_as_chinese_sites_write_them(tmp_path: Path) -> None:
         problems[1].startswith("x.csv:4: 日期: published: '2020-01-02")
         and "too long" in problems[1]
     )
+
+
+ADAPTERS = {"csv": CsvAdapter, "excel": ExcelAdapter}
+
+
+@pytest.mark.parametrize("path", pairs.pairs("tabular"), ids=lambda path: path.name)
+def test_fixture_pairs(path: Path) -> None:
+    """Each export in tests/fixtures/tabular/ becomes what its .json says, row by row."""
+    source = pairs.source_of(path)
+    made = adapter(ADAPTERS[source["adapter"]], **source["settings"])
+    outcomes = [pairs.outcome(found, made.convert) for found in fetch(made)]
+    assert outcomes == pairs.expected(path, outcomes)

@@ -12,15 +12,16 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 import support.postgres as postgres_fixtures
 from aiohttp import web
+from lxml import etree
 from psycopg_pool import AsyncConnectionPool
-from test_search import CORPUS, DAY0, FEDERATION, follow, make_record, store
+from test_search import CORPUS, DAY0, FEDERATION, ROOT, follow, make_record, store
 
 from hub.records import Status, parse
 from hub.store.connection import Connection
@@ -290,7 +291,13 @@ def test_bad_parameters_are_400_naming_them(loaded: str) -> None:
             ("lang", {"lang": "fr"}),
             ("from", {"from": "2024-13-01"}),
             ("to", {"to": "2024-01-01T00:00:00"}),
-            ("to", {"from": "2024-02-01", "to": "2024-01-01"}),
+            ("from", {"from": "2024-02-30"}),
+            ("to", {"to": "2024-01-01T24:00:00+08:00"}),
+            ("issuer", {"issuer": "测试\x00机关"}),
+            ("issuer", {"issuer": " "}),
+            ("issuer", {"issuer": "机" * (api.MAX_ISSUER + 1)}),
+            ("cursor", {"cursor": "2024-02-30T09:00:00+08:00|urn:govhub:gd:x-1"}),
+            ("node", {"node": ""}),
             ("node", {"node": "nowhere"}),
             ("scope", {"scope": "Not An Id"}),
             ("cursor", {"cursor": "yesterday"}),
@@ -301,9 +308,20 @@ def test_bad_parameters_are_400_naming_them(loaded: str) -> None:
         status, body, _ = await client.get("/api/records?kind=news&kind=notice")
         assert status == 400 and body["parameter"] == "kind"
         await client.error("/api/search", 400, "q")
-        await client.error("/api/search", 400, "q", q="。")
-        await client.error("/api/search", 400, "limit", q="碳汇", limit="101")
+        for q in ("", "。", "碳汇 。", "a\x00b", " ".join("碳汇" for _ in range(9)), "碳" * 201):
+            await client.error("/api/search", 400, "q", q=q)
+        message = await client.error("/api/search", 400, "limit", q="碳汇", limit="101")
+        assert f"1 to {web_search.MAX_LIMIT}" in message
+        message = await client.error("/api/records", 400, "limit", limit="201")
+        assert f"1 to {api_params.MAX_LIMIT}" in message
         await client.error("/api/nothing-here", 404, None)
+        # a period that ends before it begins holds no record
+        body = await client.json(
+            "/api/records", "RecordPage", **{"from": "2024-02-01", "to": "2024-01-01"}
+        )
+        assert body["records"] == []
+        body = await client.json("/api/records", "RecordPage", to="9999-12-31")
+        assert len(body["records"]) == len(CORPUS)
 
     serve(loaded, work)
 
@@ -404,9 +422,91 @@ def test_search_endpoint(loaded: str) -> None:
     serve(loaded, work)
 
 
+def test_index_of_the_api_and_allow_on_405(pg_url: str) -> None:
+    async def work(client: Client) -> None:
+        body = await client.json("/api/", "ApiIndex")
+        assert body["openapi"] == client.base + "/openapi.json"
+        described = {
+            op["operationId"] for item in client.document["paths"].values() for op in item.values()
+        }
+        assert {op["operationId"] for op in body["operations"]} == described
+        assert all(op["url"] == client.base + op["path"] for op in body["operations"])
+        for method in ("POST", "DELETE", "HEAD"):
+            async with client.session.request(method, client.base + "/api/nodes") as response:
+                assert response.status == 405 and response.headers["Allow"] == "GET"
+
+    serve(pg_url, work)
+
+
+def test_the_document_states_the_code_s_own_rules(pg_url: str) -> None:
+    """Patterns are the parsers' regular expressions, the node ids the portal's, the limits
+    the constants the messages quote, and ids follow the published record schema."""
+
+    async def work(client: Client) -> None:
+        doc = client.document
+        params = {
+            (path, p["name"]): p["schema"]
+            for path, item in doc["paths"].items()
+            for op in item.values()
+            for p in op["parameters"]
+        }
+        schemas = doc["components"]["schemas"]
+        assert schemas["PortalNode"]["enum"] == [n.id for n in FEDERATION.subtree("cn")]
+        assert params[("/api/records", "node")] == {"$ref": "#/components/schemas/PortalNode"}
+        assert params[("/api/records/{id}", "id")]["pattern"] == api_params.pattern(
+            api_params.RECORD_ID
+        )
+        assert params[("/api/nodes/{id}", "id")]["pattern"] == api_params.pattern(
+            api_params.NODE_ID
+        )
+        assert params[("/api/records", "limit")]["maximum"] == api_params.MAX_LIMIT
+        assert params[("/api/search", "limit")]["maximum"] == web_search.MAX_LIMIT
+        assert params[("/api/search", "q")]["maxLength"] == web_search.MAX_QUERY
+        assert params[("/api/records", "issuer")]["maxLength"] == api.MAX_ISSUER
+        for name in ("/api/records", "/api/search"):
+            when = params[(name, "from")]["anyOf"]
+            assert [w["format"] for w in when] == ["date", "date-time"]
+        assert "405" not in doc["paths"]["/api/nodes"]["get"]["responses"]
+
+    serve(pg_url, work)
+
+
+def test_id_patterns_are_the_record_schema_s() -> None:
+    """The API's node and record ids are the XSD's types NodeId and RecordId."""
+    xsd = etree.parse(ROOT / "schemas" / "record.xsd")
+    ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
+
+    def xsd_pattern(name: str) -> str:
+        found = xsd.xpath(f"//xs:simpleType[@name='{name}']//xs:pattern/@value", namespaces=ns)
+        return str(found[0])
+
+    assert api_params.NODE_ID.pattern == xsd_pattern("NodeId")
+    assert api_params.RECORD_ID.pattern == xsd_pattern("RecordId")
+
+
+def test_dates_in_the_pattern_are_the_dates_that_exist() -> None:
+    years = [1, 4, 100, 400, 1900, 2000, 2023, 2024, 2100, 9996, 9999]
+    for year in years:
+        for month in range(14):
+            for day in range(33):
+                text = f"{year:04}-{month:02}-{day:02}"
+                try:
+                    date.fromisoformat(text)
+                    exists = True
+                except ValueError:
+                    exists = False
+                assert bool(api_params.DATE.fullmatch(text)) == exists, text
+    assert not api_params.DATE.fullmatch("0000-01-01")
+
+
 def test_when_helpers() -> None:
     start = api_params.parse_when("2024-01-01")
     assert start == datetime(2024, 1, 1, tzinfo=api_params.CHINA)
     assert api_params.until_of("2024-01-01", start) - start == timedelta(days=1)
     with pytest.raises(ValueError, match="offset"):
         api_params.parse_when("2024-01-01T08:00:00")
+    assert api_params.parse_when("2024-01-01t01:00:00.1234567z") == datetime(
+        2024, 1, 1, 1, 0, 0, 123456, tzinfo=UTC
+    )
+    last = api_params.parse_when("9999-12-31")
+    assert api_params.until_of("9999-12-31", last) is None

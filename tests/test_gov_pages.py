@@ -314,10 +314,10 @@ def test_handan_detail_page_labels_and_meta_tags(caplog: pytest.LogCaptureFixtur
         "index_number": "000014348/2020-35147",
         "issuers": "邯郸市教育局",
         "title": "邯郸市教育局关于印发《全市教育系统安全专项整治三年行动实施方案》的通知",
-        "doc_number": "无",
         "topic": "教育",
         "published": "2020年08月02日",
     }  # 成文日期, 主题词 and 有效期 are commented out on the page: not shown, not read
+    assert "doc_number" in found.labelled  # 文号：无 — labelled, but 无 is no value
     assert dict(found.meta) == {
         "SiteIDCode": "1304000009",
         "ColumnName": "部门信息公开",
@@ -338,9 +338,11 @@ def test_handan_detail_page_labels_and_meta_tags(caplog: pytest.LogCaptureFixtur
     assert record.keywords == ()
     assert record.link == HANDAN_DETAIL
     assert record.body is None  # the saved page has no content area
-    # 000014348 fails its GB 11714 check character (000014349 would pass): dropped, warned.
+    # 000014348 fails its GB 11714 check character (000014349 would pass): the record keeps
+    # the site's value as a local index number, and the warning says why it is not standard.
     assert record.index_number is None
-    assert "索引号 dropped" in caplog.text and "000014348" in caplog.text
+    assert record.local_index_number == "000014348/2020-35147"
+    assert "kept as localIndexNumber" in caplog.text and "check character" in caplog.text
     assert records.parse(record.to_xml()) == record
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from hub.records.model import CHINA, Topic
@@ -70,6 +71,8 @@ _TIME = re.compile(
     r"\s*(?:分\s*(?:(\d{1,2})\s*秒)?|:\s*(\d{1,2})(?:\.\d{1,6})?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?"
 )
+# 2022年1月5日 星期三, 2022-01-05（周三）: the weekday pages add says nothing more.
+_WEEKDAY = re.compile(r"\s*[(（]?\s*(?:星期|周|礼拜)[一二三四五六日天]\s*[)）]?\s*")
 _LIST_SEPARATORS = re.compile(r"[、,，;；\s]+")
 _TOPIC_SEPARATORS = re.compile(r"\s*[\\/>]\s*")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u3000]+")
@@ -100,10 +103,11 @@ def parse_when(text: str) -> date | datetime:
     """A date, or a timezone-aware time when the text has one (+08:00 unless it says otherwise).
 
     Accepts ``2022-04-17 10:30:00``, ``2022-04-17 10:30``, ``2020年08月02日 10时30分``,
+    ``2022年1月5日 星期三 10:12`` (a weekday is ignored),
     ``2019-01-03-17:30:00`` (www.gov.cn's ``firstpublishedtime``) and ISO 8601
     with an offset (``2022-04-17T10:30:00+08:00``).
     """
-    value = fold(text)
+    value = _WEEKDAY.sub(" ", fold(text)).strip()
     match = _DATE.match(value)
     if match is None:
         raise ValueError(f"{text.strip()!r} is not a date (expected {TIME_EXPECTED})")
@@ -212,3 +216,42 @@ def _zone(offset: str) -> timezone:
     if hours > 23 or minutes > 59:
         raise ValueError(f"offset {offset!r} is not a time zone offset (expected +08:00)")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+# The values 政府信息公开 pages write for 有效性, 公开方式, 公开范围 and 公开时限, to the
+# schema's terms (schemas/record.xsd: Validity and the Disclosure attributes).
+VALIDITY_TERMS = {
+    "in-force": ("有效", "现行有效", "生效", "在效", "继续有效", "有效中", "现行", "是"),
+    "amended": ("已修改", "修改", "已修订", "修订", "部分修改", "已被修改", "已修正", "修正"),
+    "repealed": ("废止", "已废止", "已被废止", "宣布废止", "全文废止", "作废", "已作废"),
+    "expired": ("失效", "已失效", "自然失效", "宣布失效", "过期", "已过期", "否", "无效"),
+}
+MODE_TERMS = {
+    "proactive": ("主动公开", "主动"),
+    "on-request": ("依申请公开", "依申请", "申请公开"),
+    "withheld": ("不予公开", "不公开", "非公开"),
+}
+AUDIENCE_TERMS = {
+    "public": ("面向社会", "全社会", "社会", "面向全社会", "社会公众", "公众", "全文公开"),
+    "applicant": ("面向申请人", "申请人", "仅申请人"),
+}
+DURATION_TERMS = {
+    "permanent": ("长期公开", "长期", "永久", "永久公开"),
+    "limited": ("限时公开", "限期公开", "限时", "阶段性公开"),
+}
+
+
+def parse_term(text: str, terms: Mapping[str, tuple[str, ...]], what: str) -> str | None:
+    """The schema term a page's word stands for (``现行有效`` → ``in-force``), or None
+    for an empty or ``无`` value; ``ValueError`` naming the words known otherwise.
+
+    Spaces, brackets and a trailing full stop are ignored (``【有效】``, ``已废止。``).
+    """
+    value = re.sub(r"[\s\[\]【】()（）。.]+", "", fold(text))
+    if not value or value in NO_VALUE:
+        return None
+    for term, words in terms.items():
+        if value in words:
+            return term
+    known = "; ".join(f"{'、'.join(words[:3])} → {term}" for term, words in terms.items())
+    raise ValueError(f"{what} {text.strip()!r} is not a known value (expected {known})")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -50,6 +50,7 @@ _FIELD_SELECTORS = (
     "topic",
     "keywords",
 )
+_LIST_LINKS = 3  # article links on a page that shows only a heading and a date: a list
 _HTML_TYPES = ("", "text/html", "application/xhtml+xml", "text/plain")
 _KINDS = tuple(k for k in KINDS if k not in ("service", "interaction"))  # those need sections
 
@@ -194,6 +195,8 @@ class PageAdapter:
             hint = expected if "limit" in str(exc) else ""
             raise InputError([Problem(where, None, "page", str(exc), hint)]) from None
         found = recognise(root, self.selectors.get("body"))
+        if "title" in self.selectors:
+            found = replace(found, heading=None)  # the configured title, or none
         labels = dict(found.labels)
         labelled = set(found.labelled)
         for name in _FIELD_SELECTORS:
@@ -203,6 +206,9 @@ class PageAdapter:
                 labelled.add(name)
         if not (found.holds_record or {"title", "index_number", "doc_number"} & set(labels)):
             return None  # a list, guide or index page
+        says_what = found.describes_itself or {"title", "index_number", "doc_number"} & set(labels)
+        if not says_what and len(detail_links(root, page.url)) >= _LIST_LINKS:
+            return None  # a heading, a dated line and many article links: a list page
         return page_record(
             self.context,
             item,
@@ -213,6 +219,34 @@ class PageAdapter:
             kind=self.settings.kind,
             warn=self._warn,
         )
+
+    def explain(self, item: Item) -> str:
+        """Why ``convert`` made no record of ``item``: what the page lacks, where it looked."""
+        page: Page = item.data
+        try:
+            root = read_html(page.body, page.charset, max_bytes=self.settings.max_bytes)
+        except ValueError as exc:
+            return f"the page is not readable: {exc}"
+        found = recognise(root, self.selectors.get("body"))
+        shown = ", ".join(sorted(found.labelled)) or "none"
+        looked = (
+            "a title (标题/名称 label, ArticleTitle meta tag"
+            + (
+                f", title selector {self.selectors['title'].text!r}"
+                if "title" in self.selectors
+                else ""
+            )
+            + "), a 索引号 or a 发文字号 label, or a heading (h1, <title>) with a labelled "
+            "发布日期 and a body"
+        )
+        links = len(detail_links(root, page.url))
+        hint = (
+            f"; it links to {links} article pages, so it looks like a list page: give the "
+            "list page's URL and the adapter reads its detail pages, or set `links`"
+            if links
+            else "; if it is a record, set the `title` and `published` selectors"
+        )
+        return f"required field title missing: looked for {looked}; labels found: {shown}{hint}"
 
     def _selected(self, root: Any, name: str) -> str | None:
         """The text a configured field selector finds, with a leading ``标签：`` taken off."""

@@ -53,7 +53,7 @@ def detail_links(
     groups: dict[etree._Element, list[str]] = {}
     for anchor in root.iter("a"):
         href = anchor.get("href")
-        if not href or _in_chrome(anchor):
+        if not href or in_chrome(anchor):
             continue
         url = _resolve(href, page_url)
         if url is not None and article(url):
@@ -78,7 +78,8 @@ def next_page(root: etree._Element, page_url: str, selector: Selector | None = N
     return next((url for url in links if url != page_url), None)
 
 
-def _in_chrome(element: etree._Element) -> bool:
+def in_chrome(element: etree._Element) -> bool:
+    """Whether ``element`` is inside a header, footer, navigation or breadcrumb."""
     for ancestor in element.iterancestors():
         if ancestor.tag in _CHROME_TAGS:
             return True
@@ -89,9 +90,17 @@ def _in_chrome(element: etree._Element) -> bool:
 
 
 def _list_of(anchor: etree._Element) -> etree._Element:
+    """The list an article link belongs to: its ``ul``, ``ol``, ``dl`` or ``table``, else
+    the element that repeats the link's item (``div.newslist`` of ``div.item``s)."""
     for ancestor in anchor.iterancestors():
         if ancestor.tag in _LIST_TAGS:
             return ancestor
+    child = anchor
+    for ancestor in anchor.iterancestors():
+        alike = [c for c in ancestor if c.tag == child.tag and c.get("class") == child.get("class")]
+        if len(alike) > 1:
+            return ancestor
+        child = ancestor
     parent = anchor.getparent()
     return parent if parent is not None else anchor
 

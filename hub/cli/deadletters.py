@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from hub.bus import Message
 from hub.bus.contract import HeaderValue, check_header
 from hub.cli.common import EXIT_INVALID, EXIT_OK, UsageError, config_flag
@@ -219,12 +217,7 @@ def retry_dead_letter(conn: Connection, checker: Checker, item: DeadLetter) -> R
 def resolve_dead_letter(conn: Connection, id: int, reason: str) -> None:
     """Mark dead letter ``id`` resolved, keeping why and when in its headers."""
     resolution = {"reason": reason, "at": datetime.now(UTC).isoformat(timespec="seconds")}
-    with conn.transaction():
-        mark_resolved(conn, id)
-        conn.execute(
-            "UPDATE dead_letters SET headers = headers || %s WHERE id = %s",
-            [Jsonb({RESOLUTION: resolution}), id],
-        )
+    mark_resolved(conn, id, {RESOLUTION: resolution})
 
 
 def message_of(item: DeadLetter) -> Message:

@@ -3,7 +3,8 @@
 ``harvester`` holds the flow (``Harvester.harvest``: fetch, convert, check,
 revise, accept, commit the cursor); ``plan`` checks the sources at start-up,
 ``schedule`` says when each is next due, ``loop`` runs every due source,
-``batch`` writes a converted batch with revisions by content hash, ``convert``
+``batch`` revises a converted batch by content hash and writes it, ``flight``
+keeps a harvest's batches in read order between fetch and commit, ``convert``
 and ``workers`` turn items into checked records (in worker processes, through
 ``transfer``), ``http`` watches what servers say, ``tally`` counts and ``state``
 keeps each source's cursor, schedule and HTTP validators in the node's state file.

@@ -3,9 +3,9 @@
 A ``Batch`` holds what ``fetch`` yielded since the last one was sent and the
 cursor after it; it is sent when it holds ``BATCH`` items or is
 ``BATCH_SECONDS`` old. Once converted (``hub.harvest.convert``),
-``write_batch`` sets each record's revision by content and writes the batch
-through ``Pipeline.accept_checked``, moving the source's cursor and counts in
-the same transaction.
+``revise_batch`` sets each record's revision by content, and ``accept_batch``
+writes the batch through ``Pipeline.accept_checked``, moving the source's
+cursor and counts in the same transaction.
 
 A record's revision is set here, by content: the adapter always says
 revision 1; when the node has accepted the record before (outbox, or held for
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from adapters.contract import Failure, Item
 from hub import records
-from hub.federation import Node
 from hub.harvest.convert import Converted, describe_error
 from hub.harvest.state import ItemProblem, save_progress
+from hub.nodedb import now
 from hub.outbox import entries as outbox
-from hub.outbox.entries import now
+from hub.outbox import held
 from hub.outbox.pipeline import Accepted, Checked, Outcome, Pipeline, check_record
 from hub.records import Record
 
@@ -74,57 +74,67 @@ Finish = Callable[[sqlite3.Connection], None]
 
 
 @dataclass
-class Written:
-    """What ``write_batch`` did with a batch, for the harvest's tally and log."""
+class Revised:
+    """A converted batch after ``revise_batch``: what goes to the pipeline, and what does not."""
 
-    results: list[tuple[Item, Accepted]] = field(default_factory=list)
+    documents: list[Checked] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)  # the item of each document
+    problems: list[ItemProblem] = field(default_factory=list)  # fetch and convert problems
     unchanged: int = 0
     unwritable: list[tuple[str, str]] = field(default_factory=list)  # (where, message)
 
 
-def write_batch(
-    pipeline: Pipeline,
-    node: Node,
-    state: sqlite3.Connection,
-    source: str,
-    batch: Batch,
-    finish: Finish | None,
-) -> Written:
-    """In a worker thread: revisions by content, then one transaction through the pipeline
-    that also moves the cursor and adds to the source's counts."""
-    written = Written()
-    problems: list[ItemProblem] = []
-    documents: list[Checked] = []
-    items: list[Item] = []
+@dataclass
+class Written:
+    """What ``accept_batch`` did with a batch, for the harvest's tally and log."""
+
+    results: list[tuple[Item, Accepted]]
+    unchanged: int
+    unwritable: list[tuple[str, str]]  # (where, message)
+
+
+def revise_batch(pipeline: Pipeline, state: sqlite3.Connection, batch: Batch) -> Revised:
+    """Revise: each converted record with its revision set by content (``revise``); known
+    content is left out as unchanged, and each item's problem is noted for the source."""
+    revised = Revised()
     seen: dict[str, tuple[int, str]] = {}  # record id -> (revision, hash) in this batch
     converted = iter(batch.converted)
     for found in batch.found:
         if isinstance(found, Failure):
-            problems.append(ItemProblem(now(), found.where, "fetch", found.message))
+            revised.problems.append(ItemProblem(now(), found.where, "fetch", found.message))
             continue
         result = next(converted)
         if result.error is not None:
-            problems.append(ItemProblem(now(), found.where, "convert", result.error))
+            revised.problems.append(ItemProblem(now(), found.where, "convert", result.error))
             continue
         if result.record is None or result.checked is None:
             continue
         try:
-            checked = revise(result.record, result.checked, seen, pipeline, node, state)
+            checked = revise(result.record, result.checked, seen, pipeline, state)
         except Exception as exc:  # a record the encoder cannot write: that item's problem
             message = describe_error(exc)
-            written.unwritable.append((found.where, message))
-            problems.append(ItemProblem(now(), found.where, "convert", message))
+            revised.unwritable.append((found.where, message))
+            revised.problems.append(ItemProblem(now(), found.where, "convert", message))
             continue
         if checked is None:
-            written.unchanged += 1
+            revised.unchanged += 1
             continue
-        documents.append(checked)
-        items.append(found)
+        revised.documents.append(checked)
+        revised.items.append(found)
+    return revised
 
-    def also(conn: sqlite3.Connection, results: list[Accepted]) -> None:
+
+def accept_batch(
+    pipeline: Pipeline, source: str, batch: Batch, revised: Revised, finish: Finish | None
+) -> Written:
+    """Accept and commit the cursor: the revised documents through the pipeline's one way in
+    for a batch, whose transaction also moves the source's cursor, adds to its counts and
+    problems, and runs ``finish``."""
+
+    def commit_cursor(conn: sqlite3.Connection, results: list[Accepted]) -> None:
         refused = [
             ItemProblem(now(), item.where, "refused", describe_problems(result))
-            for item, result in zip(items, results, strict=True)
+            for item, result in zip(revised.items, results, strict=True)
             if result.outcome is Outcome.REFUSED
         ]
         made = sum(r.outcome in (Outcome.QUEUED, Outcome.HELD) for r in results)
@@ -134,14 +144,15 @@ def write_batch(
             cursor=batch.cursor,
             items=batch.items,
             records=made,
-            problems=[*problems, *refused],
+            problems=[*revised.problems, *refused],
         )
         if finish is not None:
             finish(conn)
 
-    results = pipeline.accept_checked(documents, also=also)
-    written.results = list(zip(items, results, strict=True))
-    return written
+    results = pipeline.accept_checked(revised.documents, also=commit_cursor)
+    return Written(
+        list(zip(revised.items, results, strict=True)), revised.unchanged, revised.unwritable
+    )
 
 
 def revise(
@@ -149,7 +160,6 @@ def revise(
     checked: Checked,
     seen: dict[str, tuple[int, str]],
     pipeline: Pipeline,
-    node: Node,
     state: sqlite3.Connection,
 ) -> Checked | None:
     """``checked`` with its revision set by content, or ``None`` when its content is known.
@@ -162,8 +172,9 @@ def revise(
     again must not be reviewed twice), or one earlier in the same batch (``seen``).
     """
     known = seen.get(record.id) or _latest(state, record.id)
+    digest = checked.content_hash or record.content_hash()
     if known is not None:
-        if known[1] == checked.content_hash:
+        if known[1] == digest:
             return None
         revision = max(record.revision, known[0] + 1)
         if revision != record.revision:
@@ -171,11 +182,12 @@ def revise(
             checked = check_record(
                 record,
                 checked.source,
-                node=node,
+                node=pipeline.node,
                 reviewer=pipeline.reviewer,
                 limits=pipeline.limits,
             )
-    seen[record.id] = (record.revision, checked.content_hash)
+            digest = checked.content_hash or record.content_hash()
+    seen[record.id] = (record.revision, digest)
     return checked
 
 
@@ -186,10 +198,7 @@ def describe_problems(result: Accepted) -> str:
 
 def _latest(conn: sqlite3.Connection, record_id: str) -> tuple[int, str] | None:
     sent = outbox.latest(conn, record_id)
-    row = conn.execute(
-        "SELECT revision, body FROM held WHERE record_id = ? ORDER BY revision DESC LIMIT 1",
-        (record_id,),
-    ).fetchone()
+    row = held.newest(conn, record_id)
     if row is not None and (sent is None or row[0] > sent.revision):
         return row[0], records.parse(row[1], f"held:{record_id}").content_hash()
     return (sent.revision, sent.content_hash) if sent else None

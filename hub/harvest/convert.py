@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from adapters.contract import Item
+from adapters.contract import Adapter, Item
 from hub.errors import HubError, InputError
 from hub.federation import Node
 from hub.outbox.pipeline import Checked, check_record
@@ -39,7 +38,7 @@ class Converted:
 
 
 def convert_items(
-    adapter: Any,
+    adapter: Adapter,
     items: Sequence[Item],
     source: str,
     *,

@@ -9,7 +9,8 @@
 ``Harvester.harvest`` reads one source once; ``Harvester.run`` keeps every
 source on its schedule until the node stops. The sources are checked before,
 at start-up (``hub.harvest.plan``); around the harvest are the batches and
-their writing with revisions by content (``hub.harvest.batch``), what the
+their writing with revisions by content (``hub.harvest.batch``), the batches
+in flight between fetch and commit (``hub.harvest.flight``), what the
 server said (``hub.harvest.http``), the counts (``hub.harvest.tally``)
 and the loop that runs each source when it is due (``hub.harvest.loop``).
 
@@ -26,23 +27,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.contract import Context, Failure, Item
+from adapters.contract import Adapter, Context, Failure, Item
 from adapters.kit.http import HttpClient, RetryLater, Validators
 from hub.errors import ConfigInvalid, HubError, Problem
 from hub.federation import Node
-from hub.harvest.batch import BATCH, Batch, Finish, describe_problems, write_batch
-from hub.harvest.convert import Converted, describe_error
+from hub.harvest.batch import (
+    BATCH,
+    Batch,
+    Finish,
+    accept_batch,
+    describe_problems,
+    revise_batch,
+)
+from hub.harvest.convert import describe_error
+from hub.harvest.flight import InFlight
 from hub.harvest.http import WATCH, Watch
 from hub.harvest.loop import CONCURRENCY, IDLE, run_on_schedule
 from hub.harvest.plan import Planned
-from hub.harvest.schedule import after_failure, after_success
+from hub.harvest.schedule import after_failure, after_success, log_verdict
 from hub.harvest.state import (
     DurableValidators,
     SourceState,
@@ -52,8 +62,7 @@ from hub.harvest.state import (
 )
 from hub.harvest.tally import Progress, Tally
 from hub.harvest.workers import AdapterSpec, ConvertPool
-from hub.nodedb import transaction
-from hub.outbox.entries import now
+from hub.nodedb import now, transaction
 from hub.outbox.pipeline import Outcome, Pipeline
 
 log = logging.getLogger(__name__)
@@ -90,7 +99,7 @@ class Harvester:
         self.data_dir = data_dir  # where adapters keep files of their own (the push spool)
         self.http, self.validators, self.root = http, validators, root
         self.wake, self.progress, self.batch = wake, progress, batch
-        self.adapters: dict[str, Any] = {}
+        self.adapters: dict[str, Adapter] = {}
         self.pool = ConvertPool(node, pipeline.reviewer, pipeline.limits, workers)
         self._lock = asyncio.Lock()  # one transaction at a time on this connection
 
@@ -118,58 +127,56 @@ class Harvester:
     def _extra(self) -> dict[str, Any]:
         return {"data_dir": self.data_dir} if self.data_dir is not None else {}
 
-    def _make(self, planned: Planned) -> Any:
+    def _make(self, planned: Planned) -> Adapter:
         context = Context(self.node, planned.name, self.http, str(self.root), extra=self._extra())
         return planned.adapter(planned.settings, context)
 
     async def harvest(self, planned: Planned, stop: asyncio.Event | None = None) -> Tally:
         """Read ``planned`` once from its cursor into the pipeline; never raises for the
-        source's own failures (they are in the tally and the source's state)."""
-        if planned.name not in self.adapters:
-            self.adapters[planned.name] = self._make(planned)
-        adapter = self.adapters[planned.name]
-        tally, batch = Tally(), Batch()
+        source's own failures (they are in the tally and the source's state).
+
+        Each batch goes through the phases in order: fetch (``_fetch``, ``_take``:
+        the adapter's items from the cursor, gathered into a batch) → convert and
+        check (``InFlight.convert``: in a worker process while this one fetches
+        on) → revise, accept and commit the cursor (``_commit``: revisions by
+        content, then one transaction). Batches are committed in the order they
+        were read; the last one also saves the source's next check.
+        """
+        adapter = self._adapter(planned)
+        tally, batch, fetched = Tally(), Batch(), _Fetched()
         state = await self.read_state(source_state, planned.name)
-        url = planned.source.settings.get("url")
-        watch = Watch(url if isinstance(url, str) else None)
-        spec = AdapterSpec(
-            planned.adapter, planned.settings, planned.name, str(self.root), self._extra()
-        )
-        sending = _Sending(self, planned, adapter, self.pool.source(spec), tally)
+        watch = Watch(_url(planned))
+        handle = self.pool.source(self._spec(planned))
+        write = functools.partial(self._write, planned, tally)
+        in_flight = InFlight(self.pool, handle, adapter, planned.name, write)
         token = WATCH.set(watch)
         try:
-            with self._collecting() as pending:
-                failed: Exception | None = None
-                async with contextlib.aclosing(adapter.fetch(state.cursor)) as found:
-                    while True:
-                        try:
-                            item = await anext(found)
-                        except StopAsyncIteration:
-                            break
-                        except Exception as exc:  # an adapter may raise anything: it failed
-                            failed = exc
-                            break
+            with self._collecting() as validators:
+                found = self._fetch(adapter, state.cursor, fetched)
+                async with contextlib.aclosing(found):
+                    async for item in found:  # fetch
                         self._take(planned, item, batch, tally)
                         if batch.ready(self.batch):
-                            await sending.send(batch.take())
-                        await sending.commit_done()
+                            await in_flight.convert(batch.take())  # convert, check
+                        await in_flight.write_converted()  # revise, accept, commit the cursor
                         if stop is not None and stop.is_set():
                             tally.stopped = True
                             break
-                if failed is not None:
-                    await sending.finish(batch.take())
-                    await self._fail(planned, state, failed, watch, tally)
+                if fetched.error is not None:  # what was read is kept; the source backs off
+                    await in_flight.finish(batch.take())
+                    await self._fail(planned, state, fetched.error, watch, tally)
                     return tally
                 tally.not_modified = watch.not_modified
                 if tally.stopped:  # what was read is kept; the source stays due
-                    await sending.finish(batch.take())
+                    await in_flight.finish(batch.take())
                     return tally
-                finish = self._succeeded(planned, watch, tally, pending)
-                await sending.finish(batch.take(), finish)
+                await in_flight.finish(
+                    batch.take(), self._succeeded(planned, watch, tally, validators)
+                )
                 if self.validators is not None:
-                    self.validators.written(pending)
+                    self.validators.written(validators)
         finally:
-            sending.cancel()
+            in_flight.cancel()
             WATCH.reset(token)
         log.info(
             "source %s: %s",
@@ -178,6 +185,41 @@ class Harvester:
             extra={"node": self.node.id, "source": planned.name, "stage": "harvest"},
         )
         return tally
+
+    def _adapter(self, planned: Planned) -> Adapter:
+        """The source's adapter, made on its first harvest (``open`` makes them all)."""
+        if planned.name not in self.adapters:
+            self.adapters[planned.name] = self._make(planned)
+        return self.adapters[planned.name]
+
+    def _spec(self, planned: Planned) -> AdapterSpec:
+        """How a worker process builds the source's adapter."""
+        return AdapterSpec(
+            planned.adapter, planned.settings, planned.name, str(self.root), self._extra()
+        )
+
+    @staticmethod
+    async def _fetch(
+        adapter: Adapter, cursor: str | None, fetched: _Fetched
+    ) -> AsyncGenerator[Item | Failure, None]:
+        """Fetch: what the adapter yields from ``cursor``. An exception of the adapter's ends
+        it, kept in ``fetched`` (an adapter may raise anything: the source failed); the
+        adapter's generator is closed however the harvest leaves it."""
+        found = adapter.fetch(cursor)
+        try:
+            while True:
+                try:
+                    item = await anext(found)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    fetched.error = exc
+                    return
+                yield item
+        finally:
+            close = getattr(found, "aclose", None)
+            if close is not None:
+                await close()
 
     def _collecting(self) -> contextlib.AbstractContextManager[dict[str, Validators]]:
         if self.validators is None:
@@ -212,15 +254,25 @@ class Harvester:
             elif result.record is None:
                 tally.empty += 1
 
+    async def _write(
+        self, planned: Planned, tally: Tally, batch: Batch, finish: Finish | None
+    ) -> None:
+        """A batch back from convert and check, in read order: counted, then committed."""
+        self._converted(planned, batch, tally)
+        await self._commit(planned, batch, tally, finish)
+
     async def _commit(
         self, planned: Planned, batch: Batch, tally: Tally, finish: Finish | None = None
     ) -> None:
-        """Write a converted batch (records through the pipeline, the cursor, the counts)."""
+        """Revise, accept and commit the cursor: a converted batch's revisions by content,
+        then its records through the pipeline with the cursor and the counts, in one
+        transaction (``finish`` in it too)."""
         if not batch and finish is None:
             return
         async with self._lock:
+            revised = await asyncio.to_thread(revise_batch, self.pipeline, self.state, batch)
             written = await asyncio.to_thread(
-                write_batch, self.pipeline, self.node, self.state, planned.name, batch, finish
+                accept_batch, self.pipeline, planned.name, batch, revised, finish
             )
         tally.unchanged += written.unchanged
         tally.convert_errors += len(written.unwritable)
@@ -276,31 +328,8 @@ class Harvester:
 
         async with self._lock:
             await asyncio.to_thread(write, self.state)
-        extra = {"node": self.node.id, "source": planned.name, "stage": "harvest"}
-        if verdict.parked:
-            log.error(
-                "source %s parked after %d failures in a row (last: %s); fix it, then run "
-                "`govhub sources reset --node %s %s`",
-                planned.name,
-                verdict.errors,
-                tally.error,
-                self.node.id,
-                planned.name,
-                extra=extra,
-            )
-        else:
-            when = (
-                verdict.next_check_at.isoformat(timespec="seconds") if verdict.next_check_at else ""
-            )
-            log.warning(
-                "source %s failed (%d in a row, next try %s): %s",
-                planned.name,
-                verdict.errors,
-                when,
-                tally.error,
-                exc_info=not isinstance(exc, HubError | ValueError | OSError),
-                extra=extra,
-            )
+        trace = None if isinstance(exc, HubError | ValueError | OSError) else exc  # a bug?
+        log_verdict(verdict, self.node.id, planned.name, tally.error, trace=trace)
 
     def _log_problem(self, planned: Planned, where: str, stage: str, text: str) -> None:
         log.warning(
@@ -342,57 +371,13 @@ class Harvester:
             await asyncio.to_thread(self.pool.close)
 
 
-class _Sending:
-    """One harvest's batches on their way: sent to be converted (in a worker process, or
-    here), then committed in the order they were read, so the cursor only moves forward."""
+def _url(planned: Planned) -> str | None:
+    url = planned.source.settings.get("url")
+    return url if isinstance(url, str) else None
 
-    def __init__(
-        self, harvester: Harvester, planned: Planned, adapter: Any, handle: Any, tally: Tally
-    ) -> None:
-        self.harvester, self.planned, self.adapter = harvester, planned, adapter
-        self.handle, self.tally = handle, tally
-        self.pending: deque[tuple[Batch, asyncio.Future[list[Converted]]]] = deque()
 
-    async def send(self, batch: Batch) -> None:
-        """Send ``batch``; wait for the oldest while too many are on their way."""
-        pool = self.harvester.pool
-        items = [found for found in batch.found if isinstance(found, Item)]
-        converting: asyncio.Future[list[Converted]]
-        if pool.takes(self.handle, items):
-            converting = asyncio.ensure_future(pool.convert(self.handle, self.adapter, items))
-        else:  # converted now, as the harvest goes: no worker's round trip to wait for
-            converting = asyncio.get_running_loop().create_future()
-            converting.set_result(pool.here(self.adapter, items, self.planned.name))
-        self.pending.append((batch, converting))
-        while len(self.pending) > pool.in_flight:
-            await self._commit_next()
+@dataclass
+class _Fetched:
+    """How a harvest's fetch ended: ``error`` when the adapter raised."""
 
-    async def commit_done(self) -> None:
-        """Commit the batches whose conversion is done, oldest first."""
-        while self.pending and self.pending[0][1].done():
-            await self._commit_next()
-
-    async def finish(self, last: Batch, finish: Finish | None = None) -> None:
-        """Send the last batch, commit every batch; ``finish`` runs in the last transaction."""
-        if last:
-            await self.send(last)
-        if not self.pending:
-            await self.harvester._commit(self.planned, Batch(), self.tally, finish)
-            return
-        while len(self.pending) > 1:
-            await self._commit_next()
-        await self._commit_next(finish)
-
-    async def _commit_next(self, finish: Finish | None = None) -> None:
-        batch, converting = self.pending[0]
-        batch.converted = await converting
-        self.pending.popleft()
-        self.harvester._converted(self.planned, batch, self.tally)
-        await self.harvester._commit(self.planned, batch, self.tally, finish)
-
-    def cancel(self) -> None:
-        """Leaving early (an error, cancellation): the batches not committed are dropped, and
-        read again from the cursor by the next harvest."""
-        for _, converting in self.pending:
-            converting.cancel()
-        self.pending.clear()
+    error: Exception | None = None

@@ -21,7 +21,8 @@ from hub.harvest.convert import describe_error
 from hub.harvest.plan import Planned
 from hub.harvest.state import SourceState, all_states, source_state
 from hub.harvest.tally import Tally
-from hub.outbox.entries import now
+from hub.lifecycle import first_of
+from hub.nodedb import now
 
 if TYPE_CHECKING:
     from hub.harvest.harvester import Harvester
@@ -86,7 +87,7 @@ async def run_on_schedule(
             # no need to look for the next due source before that.
             full = len(running) >= concurrency
             wait = idle if full else _until_due(enabled, states, running, resting, at, idle)
-            await _first_of(stop, changed, wait)
+            await first_of(stop, changed, timeout=wait)
 
 
 async def _guarded(
@@ -131,12 +132,3 @@ def _until_due(
             return 0.05  # due now (a slot is free: the loop takes it at once)
         soonest = min(soonest, due)
     return max((soonest - at).total_seconds(), 0.05)
-
-
-async def _first_of(stop: asyncio.Event, changed: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(changed.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.contract import Adapter
 from adapters.registry import Registry
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, Problem
@@ -25,8 +26,8 @@ class Planned:
 
     node: Node
     source: Source  # without govhub's scheduling keys
-    adapter: type
-    settings: Any
+    adapter: type[Adapter]
+    settings: Any  # the adapter's own Settings dataclass, checked
     plan: Plan
 
     @property

@@ -14,6 +14,7 @@ they are taken out before the adapter's settings are checked.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ MAX_DELAY = 86_400.0
 """The longest wait: a failing source is tried at least daily until parked, and a
 far-future ``Expires`` does not silence a source for longer than a day."""
 JITTER = 0.1
+
+log = logging.getLogger(__name__)
 
 SCHEDULING_KEYS = ("interval", "max_errors", "enabled")
 
@@ -111,6 +114,30 @@ def after_failure(
         spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
         delay = min(plan.interval * 2**errors, MAX_DELAY) * spread
     return Verdict(errors, at + timedelta(seconds=delay), False)
+
+
+def log_verdict(
+    verdict: Verdict, node: str, source: str, error: str, *, trace: BaseException | None
+) -> None:
+    """Say what a failed harvest means: parked (an error naming the command that brings
+    the source back) or the next try (a warning). ``trace``: the exception of a bug in
+    govhub itself, whose traceback is logged."""
+    extra = {"node": node, "source": source, "stage": "harvest"}
+    if verdict.parked:
+        log.error(
+            "source %s parked after %d failures in a row (last: %s); fix it, then run "
+            "`govhub sources reset --node %s %s`",
+            *(source, verdict.errors, error, node, source),
+            extra=extra,
+        )
+        return
+    when = verdict.next_check_at.isoformat(timespec="seconds") if verdict.next_check_at else ""
+    log.warning(
+        "source %s failed (%d in a row, next try %s): %s",
+        *(source, verdict.errors, when, error),
+        exc_info=trace,
+        extra=extra,
+    )
 
 
 def _number(value: Any) -> bool:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.kit.http import Validators
-from hub.outbox.entries import now
+from hub.nodedb import now
 
 KEEP_PROBLEMS = 200
 """Item problems kept per source (older ones are deleted as new ones come)."""

@@ -46,7 +46,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.contract import Context, Item
+from adapters.contract import Adapter, Context, Item
 from hub.federation import Node
 from hub.harvest.convert import Converted, convert_items, describe_error
 from hub.harvest.transfer import dumps
@@ -72,13 +72,13 @@ batch two tries."""
 class AdapterSpec:
     """What a worker needs to build a source's adapter: never the HTTP client."""
 
-    adapter: type
-    settings: Any
+    adapter: type[Adapter]
+    settings: Any  # the adapter's own Settings dataclass
     source: str
     root: str
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, node: Node) -> Any:
+    def build(self, node: Node) -> Adapter:
         return self.adapter(self.settings, Context(node, self.source, None, self.root, self.extra))
 
 
@@ -93,7 +93,7 @@ class _Setup:
 
 
 _setup: _Setup | None = None
-_adapters: dict[str, Any] = {}
+_adapters: dict[str, Adapter] = {}
 
 
 def _start(setup: bytes) -> None:
@@ -149,7 +149,7 @@ class PoolStats:
 
 
 @dataclass
-class _Source:
+class PoolSource:
     """A source as the pool knows it: how workers build its adapter."""
 
     key: str
@@ -183,14 +183,14 @@ class ConvertPool:
         self._generation = 0
         self._breaks = 0  # pools broken since a worker last converted a batch
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, PoolSource] = {}
 
     @property
     def in_flight(self) -> int:
         """Batches one source may have sent and not yet committed."""
         return IN_FLIGHT * max(1, self.workers)
 
-    def source(self, spec: AdapterSpec) -> _Source:
+    def source(self, spec: AdapterSpec) -> PoolSource:
         """The pool's handle for a source (its adapter's parts pickled once)."""
         known = self._sources.get(spec.source)
         if known is not None:
@@ -206,7 +206,7 @@ class ConvertPool:
                 extra={"node": self.node.id, "source": spec.source, "stage": "harvest"},
             )
             blob, key = None, spec.source
-        made = _Source(key, blob, spec.source)
+        made = PoolSource(key, blob, spec.source)
         self._sources[spec.source] = made
         return made
 
@@ -218,12 +218,14 @@ class ConvertPool:
         executor, _ = self._current()
         return [executor.submit(_ready) for _ in range(self.workers)]
 
-    def takes(self, handle: _Source, items: Sequence[Item]) -> bool:
+    def takes(self, handle: PoolSource, items: Sequence[Item]) -> bool:
         """Whether ``items`` go to a worker (else ``here``): the pool is on, the source's
         adapter can go, and the batch is worth the trip."""
         return self.workers > 0 and handle.spec is not None and len(items) >= POOL_FROM
 
-    async def convert(self, handle: _Source, adapter: Any, items: list[Item]) -> list[Converted]:
+    async def convert(
+        self, handle: PoolSource, adapter: Adapter, items: list[Item]
+    ) -> list[Converted]:
         """The batch converted in a worker; here if no worker could."""
         done = await self._in_worker(handle, items)
         if done is None:
@@ -231,13 +233,13 @@ class ConvertPool:
             done = self.here(adapter, items, handle.source)
         return done
 
-    def here(self, adapter: Any, items: Sequence[Item], source: str) -> list[Converted]:
+    def here(self, adapter: Adapter, items: Sequence[Item], source: str) -> list[Converted]:
         """The batch converted in this process, by the main process's own adapter."""
         return convert_items(
             adapter, items, source, node=self.node, reviewer=self.reviewer, limits=self.limits
         )
 
-    async def _in_worker(self, handle: _Source, items: list[Item]) -> list[Converted] | None:
+    async def _in_worker(self, handle: PoolSource, items: list[Item]) -> list[Converted] | None:
         """The batch's results from a worker, or ``None`` to convert it here."""
         if handle.spec is None:
             return None
@@ -316,7 +318,7 @@ class ConvertPool:
             extra={"node": self.node.id, "source": source, "stage": "harvest"},
         )
 
-    def _stay_here(self, handle: _Source, why: str) -> None:
+    def _stay_here(self, handle: PoolSource, why: str) -> None:
         log.warning(
             "source %s: converting in the main process: %s",
             handle.source,

@@ -15,7 +15,6 @@ nothing: the broker delivers again and the duplicate is ``unchanged``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from hub.errors import Problem
 from hub.federation import Federation, Node, UnknownNode
 from hub.federation.origins import origin_problems
 from hub.inbox.entries import PUSH, SUBSCRIPTION, Received, receive
+from hub.lifecycle import first_of
 from hub.nodedb import transaction
 from hub.records import Record, RecordInvalid
 from hub.records.safe_xml import Limits
@@ -207,7 +207,7 @@ async def _handle(
         )
         tally.requeued += 1
         await _settle(delivery.requeue(), checker.node_id)
-        await _pause(stop, 1.0)
+        await first_of(stop, timeout=1.0)
         return []
     # The ack point: after the commit. If the ack is lost, the redelivery is ``unchanged``.
     # Records of a batch refused on their own go to the dead letters first, one by one.
@@ -244,11 +244,6 @@ async def _settle(settling: Awaitable[None], node_id: str) -> bool:
         )
         return False
     return True
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def _topic(record: Record) -> str | None:

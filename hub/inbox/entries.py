@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from hub.outbox.entries import now
+from hub.nodedb import now
 from hub.records import Record
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,13 @@ inbox itself is the record of truth: a CMS that missed a call catches up from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 import aiohttp
 
 from hub.inbox.consumer import Kept
+from hub.lifecycle import first_of
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ class Webhook:
                 break
             self.stats.retries += 1
             log.info("webhook retry in %.1fs: %s", delay, error, extra=self._extra(kept))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            if stop.is_set():
+            if await first_of(stop, timeout=delay):
                 self.stats.abandoned += 1
                 return
             delay = min(delay * 2, self.max_backoff)

@@ -16,6 +16,7 @@ resumes by itself; the broker keeps (or redelivers) everything unacked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from hub.federation.origins import origin_problems
 from hub.records import RecordInvalid
 from hub.records.safe_xml import Limits
 from hub.store import Outcome, StoredRecord, StoreError, add_dead_letter, upsert_records
-from hub.store.connection import Connection, translate_errors
+from hub.store.connection import Connection, Reconnecting, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,11 @@ async def consume_forever(
     went away, until it succeeds.
     """
     tally = tally or Tally()
-    store = _Store(connect)
+
+    def waited(_: StoreError) -> None:
+        tally.waits_for_database += 1
+
+    store = Reconnecting(connect, "hub consumer", extra={"stage": "ingest"}, on_wait=waited)
     try:
         while not stop.is_set():
             taken, ended = await _take(consumer, batch, linger, stop)
@@ -186,7 +191,8 @@ async def consume_forever(
                     break
                 continue
             checked = [checker.check(delivery) for delivery in taken]
-            outcomes = await store.batch(checked, source, stop, tally)
+            storing = functools.partial(store_batch, checked=checked, source=source)
+            outcomes = await store.run(storing, stop)
             if outcomes is None:  # stopping while the database is down: leave them unacked
                 break
             lost = 0
@@ -232,46 +238,6 @@ async def _take(
         # (at least 1 ms: enough to take what is buffered already, never a busy loop)
         timeout = max(deadline - loop.time(), 0.001)
     return taken, False
-
-
-class _Store:
-    """The consumer's store connection, reopened with backoff while the database is away."""
-
-    def __init__(self, connect: Callable[[], Connection]) -> None:
-        self._connect = connect
-        self._conn: Connection | None = None
-
-    async def batch(
-        self, checked: list[Checked], source: str, stop: asyncio.Event, tally: Tally
-    ) -> list[Outcome] | None:
-        delay = 0.1
-        while True:
-            try:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self.close()
-                    self._conn = await asyncio.to_thread(self._connect)
-                return await asyncio.to_thread(store_batch, self._conn, checked, source)
-            except StoreError as exc:
-                if not exc.retryable:
-                    raise
-                tally.waits_for_database += 1
-                log.warning(
-                    "database unavailable, batch of %d waits %.1fs: %s",
-                    len(checked),
-                    delay,
-                    exc,
-                    extra={"stage": "ingest"},
-                )
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-                return None
-            except TimeoutError:
-                delay = min(delay * 2, 5.0)
-
-    def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
 
 
 def _lines(problems: Sequence[Problem]) -> list[str]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from hub.bus.contract import Bus, Consumer
 from hub.ingest.consume import Checker, Tally, consume_forever
+from hub.lifecycle import drain
 from hub.store.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,10 @@ async def run_hub(
     try:
         await asyncio.wait([*workers, stopping], return_when=asyncio.FIRST_COMPLETED)
         stop.set()  # told to stop, or a consumer ended early (failed): stop them all
-        await _drain(workers, options.drain_timeout, node)
+        # the consumers still busy are cancelled: their unacked deliveries go back
+        await drain(
+            workers, options.drain_timeout, f"hub {node}: consumers", {"node": node, "stage": "hub"}
+        )
     finally:
         for task in (reporter, stopping, *workers):
             task.cancel()
@@ -183,22 +187,6 @@ async def _consumer(
                 await deliveries.close(drain=False)
     finally:
         await bus.close()
-
-
-async def _drain(workers: list[asyncio.Task[None]], timeout: float, node: str) -> None:
-    """Give the consumers ``timeout`` seconds to finish their batches; then cancel them."""
-    _, pending = await asyncio.wait(workers, timeout=timeout)
-    if pending:
-        log.warning(
-            "hub %s: %d consumers still busy after %.1f s; their unacked deliveries go back",
-            node,
-            len(pending),
-            timeout,
-            extra={"node": node, "stage": "hub"},
-        )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _report(report: HubReport, node: str, every: float) -> None:

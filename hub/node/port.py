@@ -46,6 +46,7 @@ from hub.inbox.webhook import Webhook
 from hub.nodedb import transaction
 from hub.outbox import entries as outbox
 from hub.outbox import held
+from hub.outbox.refused import keep_refused
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +244,7 @@ async def _refuse(view: View, where: str, problems: list[Problem], body: bytes) 
 
     def keep(conn: sqlite3.Connection) -> None:
         with transaction(conn):
-            conn.execute(
-                "INSERT INTO refused (at, source, problems, body) VALUES (?, ?, ?, ?)",
-                (
-                    outbox.now().isoformat(),
-                    where,
-                    json.dumps([str(p) for p in problems], ensure_ascii=False),
-                    body,
-                ),
-            )
+            keep_refused(conn, where, problems, body)
 
     await view.read(keep)
     count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"

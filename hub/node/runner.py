@@ -23,7 +23,7 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from adapters.push import push_sources
@@ -38,6 +38,7 @@ from hub.harvest.state import DurableValidators
 from hub.http.listen import listen
 from hub.inbox.consumer import DownChecker, Tally, receive_forever
 from hub.inbox.webhook import Webhook
+from hub.lifecycle import drain
 from hub.node.port import View, make_app
 from hub.nodedb import open_state, state_path
 from hub.outbox.pipeline import Pipeline
@@ -136,22 +137,9 @@ async def run_node(
                 harvesting = harvester.run(planned, stop)
                 tasks.append(group.create_task(harvesting, name="harvester"))
             await stop.wait()
-            await _drain(tasks, drain_timeout, node.id)
+            await drain(tasks, drain_timeout, f"node {node.id}", {"node": node.id})
     log.info("node %s stopped", node.id, extra={"node": node.id})
     return tally
-
-
-async def _drain(tasks: Sequence[asyncio.Task[object]], timeout: float, node_id: str) -> None:
-    """Give the stopping parts ``timeout`` seconds to finish; cancel the ones that do not."""
-    _, late = await asyncio.wait(tasks, timeout=timeout)
-    for task in late:
-        log.warning(
-            "%s did not stop within %.1f s; cancelled",
-            task.get_name(),
-            timeout,
-            extra={"node": node_id, "stage": task.get_name()},
-        )
-        task.cancel()
 
 
 async def _harvester(

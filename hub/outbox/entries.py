@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from hub.nodedb import now
 
 MAX_BACKOFF = timedelta(minutes=5)
 FIRST_BACKOFF = timedelta(seconds=1)
@@ -34,10 +36,6 @@ class Latest:
 
     revision: int
     content_hash: str
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def latest(conn: sqlite3.Connection, record_id: str) -> Latest | None:

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from hub.errors import HubError
-from hub.outbox.entries import now
+from hub.nodedb import now
 from hub.review import Finding
 
 
@@ -44,6 +44,16 @@ class ReviewError(HubError):
 
 
 _COLUMNS = "record_id, revision, body, findings, held_at, state, decided_by, decided_at, reason"
+
+
+def newest(conn: sqlite3.Connection, record_id: str) -> tuple[int, bytes] | None:
+    """The newest revision of ``record_id`` in the review queue (held, approved or
+    rejected) and its body, or ``None``."""
+    row = conn.execute(
+        "SELECT revision, body FROM held WHERE record_id = ? ORDER BY revision DESC LIMIT 1",
+        (record_id,),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def hold(

@@ -1,23 +1,23 @@
 """What a node does with a record before it leaves: the publication pipeline.
 
-    bytes ─ validate ─ origin check ─ dedup ─ confidentiality review ─┬─ outbox (then relay)
-                                                                     └─ held for review
+    bytes ─ validate ─ origin check ─ review ─┬─ dedup ─┬─ outbox (then relay)
+                                             │         └─ held for review
+                                             └─ refused (kept with the reasons)
 
-``accept`` (one document) and ``accept_many`` (a batch, in one transaction)
-follow that order and return what happened to each record. A
-record that fails any check is kept in the ``refused`` table with its reasons;
-nothing is dropped silently.
-
-The stages before dedup need no state, so they can run anywhere:
-``check_document`` does validation, the origin check and the review of one
-document (the harvester runs it in worker processes, ``hub.harvest.workers``),
-and ``accept_checked`` takes such ``Checked`` documents through the rest in one
-transaction, with the outcomes ``accept_many`` would have given.
+Two steps. ``check_document`` (or ``check_record`` for a record built in code)
+does what needs no state: validation, the origin check and the review of one
+document, giving a ``Checked``; it runs anywhere (the harvester runs it in
+worker processes, ``hub.harvest.workers``). ``Pipeline.accept_checked`` is the
+one way in for a batch: it takes ``Checked`` documents through dedup, then to the
+outbox, the review queue or the ``refused`` table (``hub.outbox.refused``), in one
+transaction, and says what happened to each. ``accept_many`` (documents as bytes)
+and ``accept`` (one document) check, then go through it. A record that fails any
+check is kept with its reasons; nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from hub.federation.origins import origin_problems
 from hub.nodedb import transaction
 from hub.outbox import entries as outbox
 from hub.outbox import held
+from hub.outbox.refused import keep_refused
 from hub.records import Record, RecordInvalid
 from hub.records.safe_xml import Limits
 from hub.review import Finding, Reviewer
@@ -65,9 +66,11 @@ class Accepted:
 class Checked:
     """One record document through the stages that need no state (``check_document``).
 
-    ``data`` is the record encoder's compact output (``Record.xml_and_hash``)
-    and ``content_hash`` its content hash; ``record`` the record it holds, or
-    ``None`` when it did not parse. ``problems``: why it is refused (validation,
+    ``data`` is the document as given; ``encoded``: it is the record encoder's
+    compact output (``Record.xml_and_hash``), kept as it is, else the record is
+    written again. ``content_hash`` is the record's content hash when the caller
+    knows it (``None``: computed when needed). ``record`` is the record it holds,
+    or ``None`` when it did not parse. ``problems``: why it is refused (validation,
     origin); none means valid and this node's. ``findings``: the node's review
     of a valid record.
     """
@@ -75,33 +78,39 @@ class Checked:
     data: bytes
     source: str
     record: Record | None
-    content_hash: str
+    content_hash: str | None
     problems: tuple[Problem, ...] = ()
     findings: tuple[Finding, ...] = ()
+    encoded: bool = True
 
 
 def check_document(
     data: bytes,
     source: str,
-    content_hash: str,
+    content_hash: str | None = None,
     *,
     node: Node,
     reviewer: Reviewer,
     limits: Limits = records.DEFAULT_LIMITS,
     record: Record | None = None,
+    encoded: bool = True,
 ) -> Checked:
-    """Validate, check the origin and review one encoded record, as ``accept_many`` would.
+    """Validate, check the origin and review one record document.
 
     ``record``: the record ``data`` was encoded from, carried in the result
     instead of the parsed one (equal to it: encoding then parsing a valid record
     gives it back), so a caller that has it need not ship the parsed copy too.
+    ``content_hash`` and ``encoded``: see ``Checked``.
     """
     try:
         parsed = records.parse(data, source, limits=limits)
     except RecordInvalid as exc:
-        return Checked(data, source, None, content_hash, tuple(exc.problems))
+        return Checked(data, source, None, content_hash, tuple(exc.problems), encoded=encoded)
     return _origin_and_review(
-        data, source, content_hash, parsed, record or parsed, node=node, reviewer=reviewer
+        Checked(data, source, record or parsed, content_hash, encoded=encoded),
+        parsed,
+        node=node,
+        reviewer=reviewer,
     )
 
 
@@ -119,33 +128,35 @@ def check_record(
     if encoded.problems:
         return Checked(encoded.data, source, None, encoded.content_hash, encoded.problems)
     return _origin_and_review(
-        encoded.data, source, encoded.content_hash, record, record, node=node, reviewer=reviewer
+        Checked(encoded.data, source, record, encoded.content_hash),
+        record,
+        node=node,
+        reviewer=reviewer,
     )
 
 
 def _origin_and_review(
-    data: bytes,
-    source: str,
-    content_hash: str,
-    valid: Record,
-    kept: Record,
-    *,
-    node: Node,
-    reviewer: Reviewer,
+    checked: Checked, valid: Record, *, node: Node, reviewer: Reviewer
 ) -> Checked:
-    problems = given_to(node, valid, source)
+    """``checked`` (a valid document) with the origin check's problems, or the review's
+    findings."""
+    problems = given_to(node, valid, checked.source)
     if problems:
-        return Checked(data, source, kept, content_hash, tuple(problems))
+        return dataclasses.replace(checked, problems=tuple(problems))
     try:
         findings = reviewer.review(valid)
     except RecordInvalid as exc:  # the body was valid: not expected, but never lost
-        return Checked(data, source, kept, content_hash, tuple(exc.problems))
-    return Checked(data, source, kept, content_hash, (), findings)
+        return dataclasses.replace(checked, problems=tuple(exc.problems))
+    return dataclasses.replace(checked, findings=findings)
 
 
 def given_to(node: Node, record: Record, source: str) -> list[Problem]:
     """Why ``record`` is not ``node``'s own to publish (none: it is)."""
     return origin_problems(record, node, source, came=f"given to node {node.id!r}")
+
+
+Also = Callable[[sqlite3.Connection, list[Accepted]], None]
+"""A last step inside a batch's transaction, given the outcomes (the harvester's cursor)."""
 
 
 @dataclass(frozen=True)
@@ -165,88 +176,68 @@ class Pipeline:
         self,
         documents: Sequence[tuple[bytes, str]],
         *,
-        also: Callable[[sqlite3.Connection, list[Accepted]], None] | None = None,
+        also: Also | None = None,
         encoded: bool = False,
         hashes: Sequence[str] | None = None,
     ) -> list[Accepted]:
-        """Take several ``(document, source)`` pairs through the pipeline in one transaction.
+        """Check several ``(document, source)`` pairs, then ``accept_checked`` them: one
+        transaction, each outcome exactly what ``accept`` would have said, in order.
 
-        A commit with full synchronous writes costs a disk flush, so a harvest
-        of thousands of items commits them in batches. Each outcome is exactly
-        what ``accept`` would have said, in order (a second copy of a record in
-        the same batch is ``unchanged``). ``also`` runs inside the same
-        transaction, given the outcomes: the harvester moves its cursor there, so
-        the cursor never gets ahead of the records it stands for. ``encoded``:
-        the documents are the record encoder's own compact output
+        ``encoded``: the documents are the record encoder's own compact output
         (``Record.to_xml(pretty=False)``), kept as they are instead of written
         again. ``hashes``: with ``encoded``, each document's content hash, computed
         by the caller along with the document (``Record.xml_and_hash()``).
         """
-        checked = [self._check(data, source) for data, source in documents]
-        given = hashes if encoded and hashes is not None else [None] * len(checked)
-        with transaction(self.state):
-            results = [
-                self._place(*each, encoded=encoded, content_hash=digest)
-                for each, digest in zip(checked, given, strict=True)
-            ]
-            if also is not None:
-                also(self.state, results)
-        return results
+        given = hashes if encoded and hashes is not None else [None] * len(documents)
+        checked = [
+            self.check(data, source, digest, encoded=encoded)
+            for (data, source), digest in zip(documents, given, strict=True)
+        ]
+        return self.accept_checked(checked, also=also)
+
+    def check(
+        self, data: bytes, source: str, content_hash: str | None = None, *, encoded: bool = False
+    ) -> Checked:
+        """``check_document`` with this pipeline's node, reviewer and limits."""
+        return check_document(
+            data,
+            source,
+            content_hash,
+            node=self.node,
+            reviewer=self.reviewer,
+            limits=self.limits,
+            encoded=encoded,
+        )
 
     def accept_checked(
-        self,
-        documents: Sequence[Checked],
-        *,
-        also: Callable[[sqlite3.Connection, list[Accepted]], None] | None = None,
+        self, documents: Sequence[Checked], *, also: Also | None = None
     ) -> list[Accepted]:
-        """``accept_many`` for documents already through ``check_document``: dedup, then
-        outbox, held or refused, in one transaction; ``also`` as for ``accept_many``.
+        """The one way in for a batch: documents through ``check_document`` (or
+        ``check_record``) deduplicated, then to the outbox, held or refused, in one
+        transaction; what happened to each, in order (a second copy of a record in
+        the same batch is ``unchanged``).
 
-        The outcomes are those ``accept_many`` gives for the same documents with
-        ``encoded`` and their hashes. Only the review runs earlier: a record found
-        unchanged here was reviewed for nothing, which costs less than coming back
-        for the review inside the transaction.
+        A commit with full synchronous writes costs a disk flush, so a harvest of
+        thousands of items commits them in batches. ``also`` runs inside the same
+        transaction, given the outcomes: the harvester moves its cursor there, so
+        the cursor never gets ahead of the records it stands for. The review ran
+        before, with the checks: a record found unchanged here was reviewed for
+        nothing, which costs less than coming back for the review inside the
+        transaction.
         """
         with transaction(self.state):
-            results = [
-                self._place(
-                    each.data,
-                    each.source,
-                    each.record,
-                    list(each.problems),
-                    encoded=True,
-                    content_hash=each.content_hash,
-                    findings=each.findings,
-                )
-                for each in documents
-            ]
+            results = [self._place(each) for each in documents]
             if also is not None:
                 also(self.state, results)
         return results
 
-    def _check(self, data: bytes, source: str) -> tuple[bytes, str, Record | None, list[Problem]]:
-        """Parse and check origin: the stages that need no state (run outside the lock)."""
-        try:
-            record = records.parse(data, source, limits=self.limits)
-        except RecordInvalid as exc:
-            return data, source, None, exc.problems
-        return data, source, record, given_to(self.node, record, source)
-
-    def _place(
-        self,
-        data: bytes,
-        source: str,
-        record: Record | None,
-        problems: list[Problem],
-        *,
-        encoded: bool = False,
-        content_hash: str | None = None,
-        findings: tuple[Finding, ...] | None = None,
-    ) -> Accepted:
-        """Dedup, review (unless ``findings`` are given), then outbox or held (or refused):
-        inside the caller's transaction."""
-        if record is None or problems:
-            return self._refuse(data, source, record, problems)
+    def _place(self, checked: Checked) -> Accepted:
+        """Refused, or dedup then outbox or held: inside the caller's transaction."""
+        record = checked.record
+        if record is None or checked.problems:
+            keep_refused(self.state, checked.source, checked.problems, checked.data)
+            return Accepted(Outcome.REFUSED, record, checked.problems)
+        content_hash = checked.content_hash
         known = outbox.latest(self.state, record.id)
         if known is not None:
             if record.revision < known.revision:
@@ -254,14 +245,12 @@ class Pipeline:
             content_hash = content_hash or record.content_hash()
             if record.revision == known.revision or content_hash == known.content_hash:
                 return Accepted(Outcome.UNCHANGED, record)
-        if findings is None:
-            findings = self.reviewer.review(record)
-        body = data if encoded else record.to_xml(pretty=False)
-        if any(f.holds for f in findings):
-            held.hold(self.state, record.id, record.revision, body, findings)
-            return Accepted(Outcome.HELD, record, findings=findings)
+        body = checked.data if checked.encoded else record.to_xml(pretty=False)
+        if any(f.holds for f in checked.findings):
+            held.hold(self.state, record.id, record.revision, body, checked.findings)
+            return Accepted(Outcome.HELD, record, findings=checked.findings)
         self._enqueue(record, body, content_hash)
-        return Accepted(Outcome.QUEUED, record, findings=findings)
+        return Accepted(Outcome.QUEUED, record, findings=checked.findings)
 
     def approve(self, record_id: str, revision: int, *, actor: str, reason: str) -> held.Held:
         """Release a held record to the outbox, with the decision in the audit trail."""
@@ -290,17 +279,3 @@ class Pipeline:
             routing_key=up_key(self.node.path, record.kind),
             body=body,
         )
-
-    def _refuse(
-        self, data: bytes, source: str, record: Record | None, problems: list[Problem]
-    ) -> Accepted:
-        self.state.execute(
-            "INSERT INTO refused (at, source, problems, body) VALUES (?, ?, ?, ?)",
-            (
-                outbox.now().isoformat(),
-                source,
-                json.dumps([str(p) for p in problems], ensure_ascii=False),
-                data,
-            ),
-        )
-        return Accepted(Outcome.REFUSED, record, tuple(problems))

@@ -19,6 +19,8 @@ from datetime import datetime
 from hub.bus import BusError, Message
 from hub.bus.contract import Bus
 from hub.bus.routing import TOPIC_HEADER, down_key
+from hub.lifecycle import first_of
+from hub.nodedb import now
 from hub.outbox import entries as outbox
 from hub.records import NS, Record
 
@@ -174,17 +176,12 @@ async def relay_forever(
             continue
         wake.clear()
         wait = idle if outbox.counts(state).failing == 0 else _until_next_due(state, idle)
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(stop, wake, timeout=wait)
 
 
 def _until_next_due(state: sqlite3.Connection, cap: float) -> float:
     row = state.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL").fetchone()
     if not row or row[0] is None:
         return cap
-    delay = (datetime.fromisoformat(row[0]) - outbox.now()).total_seconds()
+    delay = (datetime.fromisoformat(row[0]) - now()).total_seconds()
     return max(0.05, min(delay, 300.0))

@@ -279,6 +279,7 @@ _READERS: tuple[tuple[str, str, Reader | None], ...] = (
     ("revision", "revision", _revision),
     ("origin", "origin", _origin),
     ("indexNumber", "index_number", None),
+    ("localIndexNumber", "local_index_number", _maybe_token_text),
     ("title", "title", None),
     ("issuers", "issuers", _texts),
     ("docNumber", "doc_number", None),

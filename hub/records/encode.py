@@ -28,6 +28,7 @@ def record_to_element(record: Record) -> etree._Element:
     _text(root, "revision", str(record.revision))
     _empty(root, "origin", node=record.origin.node, site=record.origin.site)
     _text(root, "indexNumber", record.index_number)
+    _text(root, "localIndexNumber", record.local_index_number)
     _text(root, "title", record.title)
     _list(root, "issuers", "issuer", record.issuers)
     _text(root, "docNumber", record.doc_number)

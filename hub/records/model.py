@@ -122,6 +122,8 @@ class Record:
     published: datetime
     lang: str | None = None
     index_number: str | None = None
+    # A 索引号 in the site's own form (not ORGCODE/YYYY-NNNNN): kept as written, unchecked.
+    local_index_number: str | None = None
     doc_number: str | None = None
     topic: Topic | None = None
     genre: str | None = None

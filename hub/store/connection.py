@@ -5,22 +5,26 @@ A database is named by a URL (``postgresql://user@host:5432/db``) or a libpq
 inside the URL as ``options=-c search_path=NAME`` (``with_schema``), so one
 string is enough to reach the same tables from any process. Every store
 function turns psycopg's errors into ``StoreError``; ``DatabaseUnavailable``
-(retryable) means the server went away, and ``wait_for_database`` waits, with
-backoff, until it is back.
+(retryable) means the server went away: ``wait_for_database`` waits, with
+backoff, until it is back, and ``Reconnecting`` (the hub's consumers and
+followers) keeps one connection, reopened with backoff, for work that must
+wait out an outage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from hub.lifecycle import Backoff
 from hub.store.errors import DatabaseUnavailable, StoreError
 
 Connection = psycopg.Connection[Any]
@@ -109,7 +113,7 @@ def wait_for_database(
     Raises ``DatabaseUnavailable`` with the last error when ``timeout`` seconds pass.
     """
     deadline = time.monotonic() + timeout
-    delay = first_delay
+    backoff = Backoff("wait_for_database", describe(url), first_delay, max_delay)
     while True:
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
@@ -120,8 +124,58 @@ def wait_for_database(
             if remaining <= 0:
                 action = f"reach {describe(url)} within {timeout:g} s"
                 raise DatabaseUnavailable(action, _first_line(exc), UNAVAILABLE_HINT) from exc
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, max_delay)
+            time.sleep(min(backoff.next(_first_line(exc)), remaining))
+
+
+class Reconnecting:
+    """One store connection for a long-running part of the hub, opened when first needed
+    and again after the database went away.
+
+    ``run(work, stop)`` does ``work(conn)`` in a thread. While the database is
+    unavailable (a retryable ``StoreError``) it waits with ``backoff`` (each wait
+    logged once, naming ``who`` waits), reconnects and does the work again, until it
+    succeeds (the result) or ``stop`` is set (``None``: the work was not done).
+    ``on_wait`` is told of each wait as it begins (the hub's tally counts them).
+    Other errors leave at once.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        who: str,
+        *,
+        first: float = 0.1,
+        most: float = 5.0,
+        extra: Mapping[str, Any] | None = None,
+        on_wait: Callable[[StoreError], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
+        self.backoff = Backoff(who, "the database", first, most, extra or {})
+        self.on_wait = on_wait
+
+    async def run(self, work: Callable[[Connection], T], stop: asyncio.Event) -> T | None:
+        while True:
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self.close()
+                    self._conn = await asyncio.to_thread(self._connect)
+                done = await asyncio.to_thread(work, self._conn)
+            except StoreError as exc:
+                if not exc.retryable:
+                    raise
+                if self.on_wait is not None:
+                    self.on_wait(exc)
+                if not await self.backoff.wait(exc, stop):
+                    return None
+                continue
+            self.backoff.reset()
+            return done
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
 
 
 def _first_line(exc: BaseException) -> str:

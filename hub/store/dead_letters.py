@@ -106,9 +106,13 @@ def mark_dead_letter_retried(conn: Connection, id: int) -> bool:
 
 
 @translate_errors("mark a dead letter resolved")
-def mark_resolved(conn: Connection, id: int) -> bool:
-    """Mark dead letter ``id`` dealt with; ``False`` when there is no such id."""
-    cursor = conn.execute("UPDATE dead_letters SET resolved = true WHERE id = %s", [id])
+def mark_resolved(conn: Connection, id: int, note: Mapping[str, Any] | None = None) -> bool:
+    """Mark dead letter ``id`` dealt with, adding ``note`` to its headers (how and why it
+    was resolved); ``False`` when there is no such id."""
+    cursor = conn.execute(
+        "UPDATE dead_letters SET resolved = true, headers = headers || %s WHERE id = %s",
+        [Jsonb(dict(note or {}), dumps=_dumps), id],
+    )
     return cursor.rowcount == 1
 
 

@@ -16,15 +16,11 @@ while there is nothing new and waiting out database outages.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable, Sequence
 
+from hub.lifecycle import first_of
 from hub.store.changes import ChangeCursor, changes_since
-from hub.store.connection import Connection, translate_errors
-from hub.store.errors import DatabaseUnavailable
-
-log = logging.getLogger(__name__)
+from hub.store.connection import Connection, Reconnecting, translate_errors
 
 Handler = Callable[[Connection, Sequence[str]], None]
 """Does a follower's work for the ids of changed records, inside the caller's transaction."""
@@ -84,21 +80,13 @@ async def follow_forever(
 ) -> None:
     """Follow until ``stop`` is set. Two processes may run the same follower: the
     advisory lock makes them take turns, and the cursor keeps the work exact."""
-    conn: Connection | None = None
-    pause = idle
-    while not stop.is_set():
-        try:
-            if conn is None:
-                conn = await asyncio.to_thread(connect)
-            done = await asyncio.to_thread(follow_once, conn, name, handle, batch)
-            pause = 0 if done == batch else idle
-        except DatabaseUnavailable as exc:
-            log.warning("follower %s waits for the database: %s", name, exc)
-            if conn is not None:
-                conn.close()
-            conn, pause = None, min(max(pause, 0.5) * 2, 30.0)
-        if pause:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
-    if conn is not None:
-        conn.close()
+    store = Reconnecting(connect, f"follower {name}", first=1.0, most=30.0)
+    try:
+        while not stop.is_set():
+            done = await store.run(lambda conn: follow_once(conn, name, handle, batch), stop)
+            if done is None:  # stopped while the database was away
+                break
+            if done < batch:  # caught up: idle until there may be more
+                await first_of(stop, timeout=idle)
+    finally:
+        store.close()

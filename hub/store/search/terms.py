@@ -3,7 +3,8 @@
 Index terms are what CJK search engines use: every character and every pair of
 adjacent characters of a run of CJK characters (Chinese has no spaces between
 words), each Latin word and each digit run whole, and the document number
-(发文字号, normal form) and index number (索引号) as whole tokens. Each term is
+(发文字号, normal form) and index number (索引号, the standard ``indexNumber`` or a
+site's own ``localIndexNumber``) as whole tokens. Each term is
 stored as a 32-bit hash (CRC-32) in an ``integer[]`` under GIN.
 
 Text and queries share one normalisation (``normalise``) and one tokenizer, so
@@ -97,10 +98,15 @@ class IndexedText:
 def indexed_text(
     title: str, doc_number_norm: str | None, index_number: str | None, xml: str, where: str
 ) -> IndexedText:
-    """What ``search_docs`` keeps of a record: normalised text and its term hashes."""
-    numbers = [normalise(n) for n in (doc_number_norm, index_number) if n]
+    """What ``search_docs`` keeps of a record: normalised text and its term hashes.
+
+    A local index number (``localIndexNumber``, read from ``xml``) is a number of the
+    heading like the standard one: a query for ``PZ00102-1700-2022-00034`` finds it.
+    """
+    summary, body, validity, local_number = _xml_text(xml, where)
+    found = (doc_number_norm, index_number, local_number)
+    numbers = [normalise(n) for n in found if n]
     heading = "\n".join([normalise(title), *numbers])
-    summary, body, validity = _xml_text(xml, where)
     content = normalise(f"{summary}\n{body}")[:MAX_CONTENT]
     head = text_terms(heading) | {whole_number_token(n) for n in numbers}
     heading_terms = sorted({term_id(t) for t in head})
@@ -108,10 +114,12 @@ def indexed_text(
     return IndexedText(heading, content, validity, heading_terms, terms)
 
 
-def _xml_text(xml: str, where: str) -> tuple[str, str, str | None]:
-    """Summary, body text (blocks on lines of their own) and validity of a stored record."""
+def _xml_text(xml: str, where: str) -> tuple[str, str, str | None, str | None]:
+    """Summary, body text (blocks on lines of their own), validity and local index number
+    of a stored record."""
     root = parse_untrusted(xml.encode("utf-8"), where).getroot()
     summary = root.findtext(f"{{{NS}}}summary") or ""
+    local_number = root.findtext(f"{{{NS}}}localIndexNumber")
     validity = root.findtext(f"{{{NS}}}validity")
     body = root.find(f"{{{NS}}}body")
     parts: list[str] = []
@@ -125,4 +133,4 @@ def _xml_text(xml: str, where: str) -> tuple[str, str, str | None]:
                 parts.append("\n" if block else "")
                 if element is not body:
                     parts.append(element.tail or "")
-    return summary, "".join(parts), validity
+    return summary, "".join(parts), validity, local_number

@@ -8,6 +8,9 @@ That registers the route with a wrapper that parses and checks every parameter
 ``setup`` serves at ``/openapi.json``. A route cannot exist without its
 description, nor a description without its route.
 
+``GET /api/`` answers an index of the API: the document's address and each
+operation's (``serve_index``).
+
 ``dataclass_schema`` gives the JSON Schema of a dataclass (the record model),
 so that a response built field by field from the same dataclass has the schema
 the document states.
@@ -33,6 +36,27 @@ Schema = dict[str, Any]
 ApiHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
+DOCUMENT_PATH = "/openapi.json"
+PORTAL_NODE = "PortalNode"  # the component naming a node of the portal (its ids listed)
+
+
+def ref(name: str) -> Schema:
+    """A reference to the component schema ``name``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+CACHE_CONTROL: Schema = {
+    "description": "how long the answer may be kept",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^public, max-age=[0-9]+$"},
+}
+NO_STORE: Schema = {
+    "description": "no-store: an error is not kept (absent from the server's own 400)",
+    "schema": {"type": "string", "const": "no-store"},
+}
+# A request the HTTP server refuses before the API reads it (a request line over 8190
+# bytes, a malformed header) is answered by aiohttp itself, in plain text.
+SERVER_REFUSAL: Schema = {"type": "string", "description": "what the HTTP server refused"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +84,7 @@ class Operation:
     response: Schema  # the 200 JSON body
     errors: tuple[int, ...] = (400,)
     alternates: Mapping[str, Schema] = field(default_factory=dict)  # other 200 media types
+    headers: Mapping[str, Schema] = field(default_factory=dict)  # of the 200, besides caching
 
 
 OPERATIONS = web.AppKey("api_operations", list[Operation])
@@ -79,7 +104,8 @@ ERROR_SCHEMA: Schema = {
     },
 }
 ERROR_TEXT = {
-    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`)",
+    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`); "
+    "text/plain: the HTTP server refused the request itself (a request line over 8190 bytes)",
     404: "the path parameter names nothing (named in `parameter`)",
     500: "the server failed; the failure is logged",
     503: "the database is unavailable; retry shortly",
@@ -135,6 +161,7 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",
+                "headers": {"Cache-Control": CACHE_CONTROL, **operation.headers},
                 "content": {
                     "application/json": {"schema": operation.response},
                     **{media: {"schema": s} for media, s in operation.alternates.items()},
@@ -142,9 +169,13 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
             }
         }
         for status in sorted({*operation.errors, 500, 503}):
+            content: dict[str, Any] = {"application/json": {"schema": ref("Error")}}
+            if status == 400:
+                content["text/plain"] = {"schema": SERVER_REFUSAL}
             responses[str(status)] = {
                 "description": ERROR_TEXT[status],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                "headers": {"Cache-Control": NO_STORE},
+                "content": content,
             }
         paths.setdefault(operation.path, {})["get"] = {
             "operationId": operation.operation_id,
@@ -177,22 +208,88 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
 
 
 async def serve_document(request: web.Request) -> web.Response:
+    """The document of the operations registered, for this portal: its address as the
+    server, and the ids of its nodes as the values of ``PortalNode``."""
     app = request.app
     portal = app.get(PORTAL)
+    registered: dict[str, Schema] = app.get(COMPONENTS, {})
+    components = {**registered}
+    if portal is not None and PORTAL_NODE in components:
+        ids = [node.id for node in portal.federation.subtree(portal.scope)]
+        components[PORTAL_NODE] = {**components[PORTAL_NODE], "enum": ids}
     server = portal.base_url if portal is not None else ""
-    components: dict[str, Schema] = app.get(COMPONENTS, {})
     body = document(app.get(OPERATIONS, []), components, server)
+    return _json(body, indent=1)
+
+
+async def serve_index(request: web.Request, values: dict[str, Any]) -> web.Response:
+    """``GET /api/``: where the document is, and every operation with its address."""
+    portal = request.app.get(PORTAL)
+    base = portal.base_url if portal is not None else ""
+    return _json(
+        {
+            "openapi": base + DOCUMENT_PATH,
+            "version": API_VERSION,
+            "operations": [
+                {
+                    "operationId": op.operation_id,
+                    "method": "GET",
+                    "path": op.path,
+                    "url": base + op.path,
+                    "summary": op.summary,
+                }
+                for op in request.app.get(OPERATIONS, [])
+            ],
+        }
+    )
+
+
+def _json(body: Any, indent: int | None = None) -> web.Response:
     return web.Response(
-        text=json.dumps(body, ensure_ascii=False, indent=1),
+        text=json.dumps(body, ensure_ascii=False, indent=indent),
         content_type="application/json",
         headers={"Cache-Control": "public, max-age=300"},
     )
 
 
+INDEX_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["openapi", "version", "operations"],
+    "properties": {
+        "openapi": {"type": "string", "description": "the address of this document"},
+        "version": {"type": "string", "const": API_VERSION},
+        "operations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["operationId", "method", "path", "url", "summary"],
+                "properties": {
+                    "operationId": {"type": "string"},
+                    "method": {"type": "string", "const": "GET"},
+                    "path": {"type": "string", "description": "as in `paths`, a template"},
+                    "url": {"type": "string", "description": "the path on this server"},
+                    "summary": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+INDEX = Operation(
+    "/api/",
+    "apiIndex",
+    "The index of the API",
+    "Where the OpenAPI document is, and every operation with its address.",
+    serve_index,
+    (),
+    ref("ApiIndex"),
+)
+
+
 def setup(app: web.Application) -> None:
-    """Serve ``/openapi.json`` (describing whatever ``add_operations`` registered)."""
-    errors.setup(app)
-    app.router.add_get("/openapi.json", serve_document, allow_head=False)
+    """Serve ``/openapi.json`` (describing whatever ``add_operations`` registered) and the
+    index ``/api/``."""
+    add_operations(app, [INDEX], {"ApiIndex": INDEX_SCHEMA})
+    app.router.add_get(DOCUMENT_PATH, serve_document, allow_head=False)
 
 
 # -- JSON Schema of dataclasses --------------------------------------------------------

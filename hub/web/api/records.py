@@ -33,36 +33,40 @@ from hub.web.api.openapi import (
     dataclass_json,
     dataclass_schema,
     json_name,
+    ref,
 )
 from hub.web.api.params import (
+    COMPONENTS,
     DEFAULT_LIMIT,
     FROM,
+    ISO_TIME,
     KIND,
     LANG,
     LIMIT,
     NODE,
+    NODE_ID_SCHEMA,
+    RECORD_ID,
     SCOPE,
     TO,
     TOPIC,
     choice_parser,
+    cursor_param,
     date_range,
     json_response,
     known_node,
     next_link,
     node_id,
     portal_node,
+    string_schema,
     text_parser,
+    text_schema,
 )
 from hub.web.context import PORTAL
 
-RECORD_ID = re.compile(r"urn:govhub:[a-z][a-z0-9\-]{0,31}:[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}")
+MAX_ISSUER = 200  # characters
 VALIDITIES = ("in-force", "amended", "repealed", "expired")
 ACTIVE_DAYS = 30  # a node that stored a record within this many days is "active"
 SKIP = frozenset({"lines"})
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 # -- records -----------------------------------------------------------------------
@@ -145,9 +149,7 @@ async def get_records(request: web.Request, values: dict[str, Any]) -> web.Strea
     )
 
 
-def _cursor(text: str) -> str:
-    queries.parse_cursor(text)
-    return text
+CURSOR = re.compile(rf"{ISO_TIME.pattern}\|{RECORD_ID.pattern}")
 
 
 # -- nodes ---------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def _components() -> dict[str, Schema]:
         "type": "object",
         "required": ["records", "next"],
         "properties": {
-            "records": {"type": "array", "items": _ref("RecordSummary")},
+            "records": {"type": "array", "items": ref("RecordSummary")},
             "next": {"type": ["string", "null"], "description": "the next page; null: last"},
         },
     }
@@ -257,13 +259,13 @@ def _components() -> dict[str, Schema]:
     components["NodeList"] = {
         "type": "object",
         "required": ["nodes"],
-        "properties": {"nodes": {"type": "array", "items": _ref("Node")}},
+        "properties": {"nodes": {"type": "array", "items": ref("Node")}},
     }
     return components
 
 
 RECORD_ID_PARAM = Param(
-    "id", "path", "record id, urn:govhub:NODE:LOCAL", {"type": "string"}, _record_id
+    "id", "path", "record id, urn:govhub:NODE:LOCAL", string_schema(RECORD_ID), _record_id
 )
 OPERATIONS = [
     Operation(
@@ -283,9 +285,17 @@ OPERATIONS = [
                 choice_parser(("json", "xml")),
             ),
         ),
-        _ref("Record"),
+        ref("Record"),
         (400, 404),
         {"application/xml": {"type": "string", "description": "urn:govhub:record:1 XML"}},
+        {
+            "Link": {
+                "description": "the record's HTML page, XML and JSON (rel=alternate)",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            "Vary": {"required": True, "schema": {"type": "string", "const": "Accept"}},
+        },
     ),
     Operation(
         "/api/records",
@@ -302,8 +312,8 @@ OPERATIONS = [
                 "issuer",
                 "query",
                 "issuing agency (发文机关), exact",
-                {"type": "string"},
-                text_parser(200),
+                text_schema(MAX_ISSUER),
+                text_parser(MAX_ISSUER),
             ),
             FROM,
             TO,
@@ -315,10 +325,10 @@ OPERATIONS = [
                 choice_parser(VALIDITIES),
             ),
             LANG,
-            Param("cursor", "query", "from a `next` link", {"type": "string"}, _cursor),
+            cursor_param(CURSOR, "records cursor", queries.parse_cursor),
             LIMIT,
         ),
-        _ref("RecordPage"),
+        ref("RecordPage"),
     ),
     Operation(
         "/api/nodes",
@@ -327,7 +337,7 @@ OPERATIONS = [
         "Every node of the portal's subtree (or of `scope`), with record counts and status.",
         get_nodes,
         (SCOPE,),
-        _ref("NodeList"),
+        ref("NodeList"),
     ),
     Operation(
         "/api/nodes/{id}",
@@ -335,8 +345,8 @@ OPERATIONS = [
         "One node",
         "A node of the federation with its record counts and status.",
         get_node,
-        (Param("id", "path", "node id", {"type": "string"}, node_id),),
-        _ref("Node"),
+        (Param("id", "path", "node id", NODE_ID_SCHEMA, node_id),),
+        ref("Node"),
         (400, 404),
     ),
 ]
@@ -344,4 +354,4 @@ OPERATIONS = [
 
 def setup(app: web.Application) -> None:
     """Add the record and node routes of the JSON API."""
-    add_operations(app, OPERATIONS, _components())
+    add_operations(app, OPERATIONS, {**COMPONENTS, **_components()})

@@ -13,25 +13,40 @@ and ``result.next_cursor`` pages on. Syntax and ranking: docs/portal-api.md.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
 
-from hub.store.search.query import SearchHit, SearchQuery, SearchQueryError, SearchResult, search
+from hub.store.search.query import (
+    MAX_LIMIT,
+    MAX_PARTS,
+    MAX_QUERY,
+    SearchHit,
+    SearchQuery,
+    SearchQueryError,
+    SearchResult,
+    search,
+)
 from hub.web.api.openapi import Operation, Param, Schema, add_operations
 from hub.web.api.params import (
+    COMPONENTS,
     FROM,
+    ISO_TIME,
     KIND,
     LANG,
     NODE,
+    RECORD_ID,
     SCOPE,
     TO,
     TOPIC,
+    cursor_param,
     date_range,
     json_response,
     known_node,
+    limit_param,
     next_link,
-    parse_limit,
+    string_schema,
 )
 from hub.web.api.records import listed_json
 from hub.web.context import PORTAL
@@ -39,16 +54,25 @@ from hub.web.context import PORTAL
 __all__ = ["SearchHit", "SearchQuery", "SearchQueryError", "SearchResult", "search", "setup"]
 
 DEFAULT_LIMIT = 20
+# 1 to MAX_PARTS words between white space; no control characters.
+_WORD, _SPACE = r"[^\s\x00-\x1f\x7f]+", r"[^\S\x00-\x1f\x7f]"
+QUERY = re.compile(rf"{_SPACE}*{_WORD}(?:{_SPACE}+{_WORD}){{0,{MAX_PARTS - 1}}}{_SPACE}*")
+CURSOR = re.compile(rf"[hb]\|{ISO_TIME.pattern}\|{RECORD_ID.pattern}")
 
 
-def _query_text(text: str) -> str:
-    SearchQuery(text)  # the same checks as the query's own
+def parse_query(text: str) -> str:
+    if not 1 <= len(text) <= MAX_QUERY:
+        raise ValueError(f"give 1 to {MAX_QUERY} characters, not {len(text)}")
+    if not QUERY.fullmatch(text):
+        raise ValueError(
+            f"give 1 to {MAX_PARTS} words separated by spaces, without control characters"
+        )
+    SearchQuery(text)  # the query's own checks: something to look for, no NUL
     return text
 
 
-def _cursor(text: str) -> str:
+def _cursor(text: str) -> None:
     SearchQuery("x", cursor=text)
-    return text
 
 
 async def get_search(request: web.Request, values: dict[str, Any]) -> web.StreamResponse:
@@ -120,7 +144,16 @@ OPERATIONS = [
         "index number come first, then the rest; newest first within each group.",
         get_search,
         (
-            Param("q", "query", "what to look for", {"type": "string"}, _query_text, True),
+            Param(
+                "q",
+                "query",
+                f"what to look for: 1 to {MAX_PARTS} words, each required and each with a "
+                "letter or digit (format search-query: words as they are once the text is "
+                "NFKC-normalised)",
+                string_schema(QUERY, minLength=1, maxLength=MAX_QUERY, format="search-query"),
+                parse_query,
+                True,
+            ),
             NODE,
             SCOPE,
             KIND,
@@ -128,14 +161,8 @@ OPERATIONS = [
             LANG,
             FROM,
             TO,
-            Param("cursor", "query", "from a `next` link", {"type": "string"}, _cursor),
-            Param(
-                "limit",
-                "query",
-                f"page size (default {DEFAULT_LIMIT})",
-                {"type": "integer", "minimum": 1, "maximum": 100},
-                parse_limit,
-            ),
+            cursor_param(CURSOR, "search cursor", _cursor),
+            limit_param(DEFAULT_LIMIT, MAX_LIMIT),
         ),
         {"$ref": "#/components/schemas/SearchPage"},
     )
@@ -144,4 +171,4 @@ OPERATIONS = [
 
 def setup(app: web.Application) -> None:
     """Add ``/api/search``."""
-    add_operations(app, OPERATIONS, _components())
+    add_operations(app, OPERATIONS, {**COMPONENTS, **_components()})
