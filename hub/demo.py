@@ -38,6 +38,7 @@ from hub.bus.broker.credentials import node_broker_url
 from hub.bus.contract import Bus, Consumer
 from hub.bus.topology import down_queue, node_queues, up_queue
 from hub.federation import Federation, Node
+from hub.http.listen import limits_of
 from hub.inbox import entries as inbox
 from hub.inbox.consumer import DownChecker, receive_forever
 from hub.ingest.consume import Checker, consume_forever
@@ -48,7 +49,7 @@ from hub.outbox.pipeline import Outcome, Pipeline
 from hub.outbox.relay import push_message, relay_once
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
-from hub.settings import Settings, http_limits
+from hub.settings import Settings
 from hub.store import connect, count_records, list_records, migrate
 from hub.store.followers import run_followers
 from hub.store.opening import database_url
@@ -174,7 +175,7 @@ class Demo:
         it, plus every node's inbox and status (a node serves those itself in production)."""
         followers = asyncio.create_task(run_followers(lambda: connect(self.store_url), stop))
         try:
-            options = PortalOptions(host=host, port=port, limits=http_limits(self.settings))
+            options = PortalOptions(host=host, port=port, limits=limits_of(self.settings))
             async with serving_portal(
                 self.federation, self.root.id, self.store_url, options, self._extend
             ) as server:

@@ -56,6 +56,11 @@ class ConfigInvalid(InputError):
     """The federation map (nodes.toml) or a setting is wrong."""
 
 
+class Unavailable(HubError):
+    """A service govhub needs (the database, the broker) is down or restarting: retry
+    later. Over HTTP, a 503 with ``Retry-After``."""
+
+
 class RequestError(HubError):
     """A request that cannot be answered as asked: the HTTP ``status``, what is wrong
     (``message``), and the ``parameter`` to fix (``None`` when no single one is at fault).

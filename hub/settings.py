@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigInvalid, Problem
-from hub.http.listen import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +172,3 @@ class Settings:
             shown = "********" if setting.secret and value else value or "(empty)"
             rows.append((setting.name, shown, setting.help))
         return rows
-
-
-def http_limits(settings: Settings) -> Limits:
-    """The limits every HTTP server of govhub is started with (``hub.http.listen``)."""
-    return Limits(
-        head_timeout=settings.http_head_timeout,
-        body_timeout=settings.http_body_timeout,
-        max_connections=settings.http_max_connections,
-    )

@@ -25,17 +25,7 @@ MAX_LINES = 400
 # Imports between packages the rules forbid but the code still has, each with
 # the reason and who removes it. The test fails once an exception is no longer
 # needed, so that it is deleted here (and from docs/architecture.md) too.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("hub.web", "hub.node"): (
-        "hub/web/serve.py imports listen from hub/node/port.py; the portal should not "
-        "import the node's port, and listen is being moved into hub/http/"
-    ),
-    ("hub.http", "hub.store"): (
-        "hub/http/errors.py maps hub.store.errors.StoreError to 503, so every HTTP "
-        "server (the node's port too) imports the whole store package; the mapping "
-        "belongs to the portal, or StoreError's status to hub.errors"
-    ),
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # Modules of one package that import each other in a cycle, with the reason.
 CYCLES_ALLOWED: dict[frozenset[str], str] = {

@@ -370,21 +370,18 @@ def test_search_and_record_addresses_take_any_text(filled: tuple[str, str]) -> N
 
 
 @pytest.mark.parametrize(
-    "q", ["a %", "碳 -", "COVID - 19", "' OR 1=1--", "%", "- -", "a\x00b", "\x00", "x" * 201]
+    "q",
+    ["a %", "碳 -", "COVID - 19", "' OR 1=1--", "%", "- -", "a\x00b", "\x00", "x" * 201, "碳汇"],
 )
-def test_search_answers_these_queries_with_results_or_a_400_naming_q(
-    filled: tuple[str, str], q: str
-) -> None:
+def test_search_answers_results_or_a_400_naming_q(filled: tuple[str, str], q: str) -> None:
     url, _ = filled
     with serving(portal(url)) as client:
         for path in ("/api/search", "/search"):
             answer = client.send("GET", f"{path}?q={quote(q, safe='')}")
             check(answer, machine_address(path))
-            assert answer.status in (200, 400), answer.where()
+            assert answer.status == (200 if q == "碳汇" else 400), answer.where()
             if answer.status == 400 and path.startswith("/api/"):
                 assert json.loads(answer.body)["parameter"] == "q", answer.where()
-            if any(c.isalnum() for c in q) and "\x00" not in q and len(q) <= 200:
-                assert answer.status == 200, answer.where()
 
 
 def test_refused_pushes_are_still_kept(tmp_path: Path) -> None:
@@ -443,10 +440,8 @@ def test_a_search_query_refuses_what_postgresql_cannot_take(
     assert error.parameter == ("q" if not fields else next(iter(fields)))
 
 
-@pytest.mark.parametrize(
-    ("text", "parts"),
-    [("a %", ["a"]), ("碳 -", ["碳"]), ("COVID - 19", ["covid", "19"]), ("' OR 1=1--", None)],
-)
-def test_words_without_a_letter_or_digit_are_left_out(text: str, parts: list[str] | None) -> None:
-    found = SearchQuery(text).parts
-    assert found == parts if parts is not None else "'" not in found and "or" in found
+@pytest.mark.parametrize("text", ["a %", "碳 -", "COVID - 19", "' OR 1=1--", "。"])
+def test_a_word_without_a_letter_or_digit_is_named(text: str) -> None:
+    with pytest.raises(SearchQueryError) as caught:
+        SearchQuery(text)
+    assert caught.value.parameter == "q" and "leave it out" in str(caught.value)

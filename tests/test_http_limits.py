@@ -16,10 +16,10 @@ from test_adapter_push import ENVIRON, NODE
 
 from adapters.push import push_sources
 from hub.errors import ConfigInvalid
-from hub.http.listen import Limits, listen
+from hub.http.listen import Limits, limits_of, listen
 from hub.node.port import View, make_app
 from hub.nodedb import open_state
-from hub.settings import Settings, http_limits
+from hub.settings import Settings
 
 TRICKLERS = 300
 PATIENCE = 60.0  # seconds a test waits for what must happen far sooner; never a measurement
@@ -155,8 +155,8 @@ def test_the_limits_come_from_the_settings() -> None:
             "GOVHUB_HTTP_MAX_CONNECTIONS": "64",
         }
     )
-    assert http_limits(settings) == Limits(head_timeout=7.5, body_timeout=30, max_connections=64)
-    assert http_limits(Settings.from_env({})) == Limits()
+    assert limits_of(settings) == Limits(head_timeout=7.5, body_timeout=30, max_connections=64)
+    assert limits_of(Settings.from_env({})) == Limits()
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,11 @@ from hub.bus.contract import Bus
 from hub.bus.topology import node_queues, up_queue
 from hub.cli.common import EXIT_OK, UsageError, checked_port, config_flag, listen_flags
 from hub.federation import Federation, Node, load_federation
+from hub.http.listen import limits_of
 from hub.ingest.consume import Checker
 from hub.ingest.runner import HubOptions, HubReport, run_hub
 from hub.records.safe_xml import Limits
-from hub.settings import Settings, http_limits
+from hub.settings import Settings
 from hub.store import connect, migrate, wait_for_database
 from hub.store.followers import run_followers
 from hub.store.opening import database_url
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=checked_port(args.port),
         base_url=args.base_url,
-        limits=http_limits(settings),
+        limits=limits_of(settings),
     )
     broker = node_broker_url(settings.broker_url, node, os.environ, user_prefix=args.user_prefix)
     limits = Limits(max_bytes=settings.max_record_bytes, max_depth=settings.max_depth)

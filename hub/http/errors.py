@@ -28,8 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import psycopg
 from aiohttp import web
 
-from hub.errors import RequestError
-from hub.store.errors import DatabaseUnavailable
+from hub.errors import RequestError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +113,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
         return respond(request, exc.status, None, None, allow)
-    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
-        log.warning("%s %s: the database is unavailable: %s", request.method, request.path, exc)
+    except (Unavailable, psycopg.OperationalError) as exc:
+        log.warning("%s %s: unavailable: %s", request.method, request.path, exc)
         return respond(request, 503, None, None, {"Retry-After": "10"})
     except Exception:
         log.exception("%s %s failed", request.method, request.path, extra={"stage": "serve"})

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -46,11 +46,33 @@ LINGER = 5.0  # seconds, at most, spent reading the rest of a body no handler re
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How long a client may take and how many may be connected (see the module's doc);
-    ``hub.settings.http_limits`` reads them from the GOVHUB_HTTP_* settings."""
+    ``limits_of`` reads them from the GOVHUB_HTTP_* settings."""
 
     head_timeout: float = 20.0
     body_timeout: float = 60.0
     max_connections: int = 512
+
+
+class HttpSettings(Protocol):
+    """The part of ``hub.settings.Settings`` that ``limits_of`` reads."""
+
+    @property
+    def http_head_timeout(self) -> float: ...
+
+    @property
+    def http_body_timeout(self) -> float: ...
+
+    @property
+    def http_max_connections(self) -> int: ...
+
+
+def limits_of(settings: HttpSettings) -> Limits:
+    """The limits the GOVHUB_HTTP_* settings give (``hub.settings.Settings``)."""
+    return Limits(
+        head_timeout=settings.http_head_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )
 
 
 LIMITS = web.AppKey("http_limits", Limits)

@@ -35,7 +35,7 @@ from hub.harvest.harvester import Harvester
 from hub.harvest.http import HarvestHttp
 from hub.harvest.plan import plan_sources
 from hub.harvest.state import DurableValidators
-from hub.http.listen import listen
+from hub.http.listen import limits_of, listen
 from hub.inbox.consumer import DownChecker, Tally, receive_forever
 from hub.inbox.webhook import Webhook
 from hub.lifecycle import drain
@@ -45,7 +45,7 @@ from hub.outbox.pipeline import Pipeline
 from hub.outbox.relay import relay_forever
 from hub.records.safe_xml import Limits
 from hub.review import Reviewer, ReviewPolicy
-from hub.settings import Settings, http_limits
+from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ async def run_node(
         root = str(settings.config.resolve().parent)
         push = push_sources(node, settings.data_dir, os.environ, where=federation.where, root=root)
         app = make_app(View(node, http_state, tally, webhook, push=push))
-        server = await listen(app, host, port, limits=http_limits(settings))
+        server = await listen(app, host, port, limits=limits_of(settings))
         log.info("node %s serving on %s", node.id, server.url, extra={"node": node.id})
         if on_ready is not None:
             on_ready(server.url)

@@ -7,7 +7,7 @@ acking, waits with ``wait_for_database`` and tries the same messages again.
 
 from __future__ import annotations
 
-from hub.errors import HubError
+from hub.errors import HubError, Unavailable
 
 
 class StoreError(HubError):
@@ -22,7 +22,7 @@ class StoreError(HubError):
         super().__init__(f"store: could not {action}: {detail} ({hint})")
 
 
-class DatabaseUnavailable(StoreError):
+class DatabaseUnavailable(StoreError, Unavailable):
     """PostgreSQL is unreachable, restarting, or aborted the transaction; retry later."""
 
     retryable = True

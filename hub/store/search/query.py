@@ -80,21 +80,18 @@ class SearchQuery:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("text", "scope", "node", "kind", "topic", "lang", "cursor"):
-            value = getattr(self, name)
-            if value is not None and not _storable(value):
-                parameter = "q" if name == "text" else name
-                raise SearchQueryError(
-                    parameter, f"{parameter} holds a NUL or an unpaired surrogate; remove it"
-                )
+        _check_storable(self)
         if not self.text.strip():
             raise SearchQueryError("q", "the query is empty; give at least one character")
         if len(self.text) > MAX_QUERY:
             raise SearchQueryError("q", f"the query is longer than {MAX_QUERY} characters")
-        if not self.parts:
-            raise SearchQueryError(
-                "q", "the query has no letter, digit or character to look for; give a word"
-            )
+        # A word without a letter, digit or character (``%``, ``-``, ``'``) has no index
+        # term to look for (and no meaning as a word): the query says so, naming it.
+        for part in self.parts:
+            if not query_terms(part):
+                raise SearchQueryError(
+                    "q", f"the word {part[:20]!r} has no letter or digit; leave it out"
+                )
         if len(normalise(self.text).split()) > MAX_PARTS:
             raise SearchQueryError("q", f"the query has more than {MAX_PARTS} words")
         if not 1 <= self.limit <= MAX_LIMIT:
@@ -114,10 +111,7 @@ class SearchQuery:
         whole = normalise(normalise_doc_number(self.text))
         if _DOC_NUMBER.fullmatch(whole):
             return [whole]
-        # A part without a letter, digit or character (``%``, ``-``, ``'``) has no index
-        # term to look for: it is left out (``COVID - 19`` looks for ``covid`` and ``19``).
-        words = [part for part in normalise(self.text).split() if query_terms(part)]
-        return list(dict.fromkeys(words))
+        return list(dict.fromkeys(normalise(self.text).split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +339,16 @@ def snippet(content: str, parts: list[str], before: int = 30, after: int = 90) -
     start = max(min(found, default=0) - before, 0)
     text = content[start : start + before + after].replace("\n", " ")
     return ("…" if start else "") + text + ("…" if start + before + after < len(content) else "")
+
+
+def _check_storable(query: SearchQuery) -> None:
+    """``SearchQueryError`` for a field PostgreSQL cannot take, naming it."""
+    for name in ("text", "scope", "node", "kind", "topic", "lang", "cursor"):
+        value = getattr(query, name)
+        if value is not None and not _storable(value):
+            parameter = "q" if name == "text" else name
+            message = f"{parameter} holds a NUL or an unpaired surrogate; remove it"
+            raise SearchQueryError(parameter, message)
 
 
 def _storable(text: str) -> bool:
