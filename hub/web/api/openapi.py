@@ -51,12 +51,12 @@ CACHE_CONTROL: Schema = {
     "schema": {"type": "string", "pattern": "^public, max-age=[0-9]+$"},
 }
 NO_STORE: Schema = {
-    "description": "no-store: an error is not kept (absent from the server's own 400)",
+    "description": "no-store: an error is not kept",
     "schema": {"type": "string", "const": "no-store"},
 }
-# A request the HTTP server refuses before the API reads it (a request line over 8190
-# bytes, a malformed header) is answered by aiohttp itself, in plain text.
-SERVER_REFUSAL: Schema = {"type": "string", "description": "what the HTTP server refused"}
+# What the HTTP server refuses before any route reads the request (hub.http.listen),
+# in the same error shape: every operation can meet these.
+SERVER_ERRORS = (414, 431)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +104,11 @@ ERROR_SCHEMA: Schema = {
     },
 }
 ERROR_TEXT = {
-    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`); "
-    "text/plain: the HTTP server refused the request itself (a request line over 8190 bytes)",
+    400: "a parameter is unknown, repeated, missing or invalid (named in `parameter`)",
     404: "the path parameter names nothing (named in `parameter`)",
     500: "the server failed; the failure is logged",
+    414: "the address is over 8,190 bytes",
+    431: "more than 100 headers, or one over 8,190 bytes",
     503: "the database is unavailable; retry shortly",
 }
 
@@ -168,14 +169,11 @@ def document(operations: list[Operation], components: Mapping[str, Schema], serv
                 },
             }
         }
-        for status in sorted({*operation.errors, 500, 503}):
-            content: dict[str, Any] = {"application/json": {"schema": ref("Error")}}
-            if status == 400:
-                content["text/plain"] = {"schema": SERVER_REFUSAL}
+        for status in sorted({*operation.errors, *SERVER_ERRORS, 500, 503}):
             responses[str(status)] = {
                 "description": ERROR_TEXT[status],
                 "headers": {"Cache-Control": NO_STORE},
-                "content": content,
+                "content": {"application/json": {"schema": ref("Error")}},
             }
         paths.setdefault(operation.path, {})["get"] = {
             "operationId": operation.operation_id,
