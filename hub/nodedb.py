@@ -120,6 +120,24 @@ MIGRATIONS: tuple[str, ...] = (
         saved_at TEXT NOT NULL
     );
     """,
+    # An item problem may also be a note on a record that was published but does not
+    # conform (a 索引号 kept in the site's own form): SQLite changes a CHECK by copying.
+    """
+    CREATE TABLE source_problems_next (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        at TEXT NOT NULL,
+        item TEXT NOT NULL,
+        stage TEXT NOT NULL
+            CHECK (stage IN ('fetch', 'convert', 'refused', 'nonconforming')),
+        message TEXT NOT NULL
+    );
+    INSERT INTO source_problems_next SELECT seq, source, at, item, stage, message
+        FROM source_problems;
+    DROP TABLE source_problems;
+    ALTER TABLE source_problems_next RENAME TO source_problems;
+    CREATE INDEX source_problems_source ON source_problems (source, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

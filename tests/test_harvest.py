@@ -62,6 +62,7 @@ class ScriptSettings:
     broken: list[int] = field(default_factory=list, metadata={"help": "convert raises"})
     invalid: list[int] = field(default_factory=list, metadata={"help": "records refused"})
     secret: list[int] = field(default_factory=list, metadata={"help": "records held"})
+    local: list[int] = field(default_factory=list, metadata={"help": "索引号 in a site's form"})
     suffix: str = field(default="", metadata={"help": "appended to every title"})
 
 
@@ -98,6 +99,9 @@ class ScriptAdapter:
         )
         if n in self.settings.invalid:
             record = dataclasses.replace(record, index_number="not-an-index-number")
+        if n in self.settings.local:
+            local = f"PZ00102-1700-2022-{n:05d}"
+            record = dataclasses.replace(record, index_number=None, local_index_number=local)
         return record
 
 
@@ -261,6 +265,27 @@ def test_per_item_problems_are_counted_kept_and_logged_and_the_source_goes_on(
     logged = caplog.text
     assert "script#2: fetch: cannot read this one" in logged
     assert "script#3: convert" in logged
+
+
+def test_a_local_index_number_is_published_and_noted_once_as_nonconforming(
+    tmp_path: Path,
+) -> None:
+    r = rig(tmp_path, source(count=3, local=[2]))
+    tally = r.harvest()
+    assert (tally.queued, tally.refused) == (3, 0)
+    [problem] = recent_problems(r.state, "s")
+    assert (problem.item, problem.stage) == ("script#2", "nonconforming")
+    assert "'PZ00102-1700-2022-00002'" in problem.message
+    assert "ORGCODE/YYYY-NNNNN" in problem.message
+    queued = {entry.record_id: entry.body for entry in r.queued()}
+    assert b"<localIndexNumber>PZ00102-1700-2022-00002</localIndexNumber>" in b"".join(
+        queued.values()
+    )
+    with transaction(r.state):  # harvested again from the start: unchanged, noted no more
+        r.state.execute("UPDATE source_state SET cursor = NULL")
+    again = r.harvest()
+    assert again.unchanged == 3
+    assert len(recent_problems(r.state, "s")) == 1
 
 
 # -- Cursor and crashes -----------------------------------------------------------------------

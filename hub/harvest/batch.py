@@ -119,9 +119,20 @@ def revise_batch(pipeline: Pipeline, state: sqlite3.Connection, batch: Batch) ->
         if checked is None:
             revised.unchanged += 1
             continue
+        if (local := result.record.local_index_number) is not None:
+            revised.problems.append(ItemProblem(now(), found.where, "nonconforming", _local(local)))
         revised.documents.append(checked)
         revised.items.append(found)
     return revised
+
+
+def _local(value: str) -> str:
+    """The note kept for a record whose 索引号 is in the site's own form: it is published
+    (as ``localIndexNumber``), but the site should fix the form at its source."""
+    return (
+        f"索引号 {value!r} is not in the standard form; kept as localIndexNumber "
+        "(expected ORGCODE/YYYY-NNNNN, e.g. 000014349/2006-00166: fix it in the site's CMS)"
+    )
 
 
 def accept_batch(

@@ -57,7 +57,7 @@ class SourceState:
 class ItemProblem:
     at: datetime
     item: str  # where the item came from (Item.where)
-    stage: str  # fetch, convert or refused
+    stage: str  # fetch, convert, refused, or nonconforming (kept, with a note to fix)
     message: str
 
 
