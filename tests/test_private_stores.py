@@ -4,18 +4,26 @@ the account that runs govhub, and everything under GOVHUB_DATA_DIR is 0600 (file
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
+import signal
+import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import test_node_runtime as node_runtime
+from support.rabbitmq import url_for
+from test_node_runtime import CLI, Broker, he_notice, push
 
 from adapters.push import spool, spool_dir, take_in
 from hub.federation import load_federation
@@ -28,6 +36,7 @@ from hub.store.embedded import EmbeddedServer, start_embedded
 ROOT = Path(__file__).parent.parent
 RECORDS = ROOT / "examples" / "records"
 FEDERATION = load_federation(ROOT / "nodes.toml")
+broker = node_runtime.broker  # a vhost and broker users of this module's own
 
 
 def open_paths(top: Path) -> list[str]:
@@ -258,3 +267,59 @@ def test_the_wheel_carries_the_samples_and_its_demo_uses_them(
     assert f"Federation map {samples / 'nodes.toml'}" in demo.stdout
     assert f"example records in {samples / 'records'}" in demo.stdout
     assert "the notice reached 14 of 14 nodes below the centre" in demo.stdout
+
+
+# -- a node run -------------------------------------------------------------------------------
+
+
+def test_a_node_run_under_umask_000_leaves_only_private_paths(
+    broker: Broker, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = govhub_env(data) | {
+        **broker.environ,
+        "GOVHUB_BROKER_URL": url_for(broker.vhost, "guest", "not-used"),
+        "GOVHUB_CONFIG": str(ROOT / "nodes.toml"),
+    }
+    command = [sys.executable, "-c", CLI, "node", "run", "--node", "hanshan", "--port", "0"]
+    process = subprocess.Popen(
+        loosely([*command, "--user-prefix", broker.prefix]),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("stop with"):
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line, f"govhub node run ended early: {process.communicate(timeout=10)}"
+            lines.append(line.strip())
+        notice = he_notice(22)
+
+        async def push_and_wait() -> None:
+            he = await broker.bus("he")
+            await he.publish(push(notice))
+            await he.close()
+
+        asyncio.run(push_and_wait())
+        state = state_path(data, "hanshan")
+        deadline = time.monotonic() + 30
+        while not _holds(state, notice.id):
+            assert time.monotonic() < deadline, "the pushed notice never reached the inbox"
+            time.sleep(0.1)
+        assert open_paths(data) == []  # while it runs: the -wal and -shm files too
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert open_paths(data) == []
+
+
+def _holds(state: Path, record_id: str) -> bool:
+    if not state.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as conn:
+        return bool(conn.execute("SELECT 1 FROM inbox WHERE record_id = ?", [record_id]).fetchone())
