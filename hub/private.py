@@ -5,7 +5,9 @@ runs govhub may read it.
 Folders are 0700 and files 0600 whatever the umask: ``mkdir`` and ``open`` modes
 are masked by it, so both are set again with ``chmod`` after creating. A folder
 or file govhub made more open in an earlier version is tightened when it is used
-again (and logged), never loosened.
+again (and logged), never loosened. Folders that are not govhub's to close are
+left alone: a sticky one such as ``/tmp``, ``/``, the home folder, or one another
+account owns (``GOVHUB_DATA_DIR=/tmp`` must not close ``/tmp``).
 """
 
 from __future__ import annotations
@@ -77,9 +79,20 @@ def tighten(path: Path) -> None:
 
 def _tighten(path: Path, wanted: int) -> None:
     try:
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        info = path.lstat()
     except FileNotFoundError:
         return
-    if mode & 0o077 and not stat.S_ISLNK(path.lstat().st_mode):
-        os.chmod(path, wanted | (mode & 0o700))
-        log.warning("made %s private (mode %o → %o)", path, mode, wanted | (mode & 0o700))
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077 or stat.S_ISLNK(info.st_mode) or _shared(path, info):
+        return
+    os.chmod(path, wanted | (mode & 0o700))
+    log.warning("made %s private (mode %o → %o)", path, mode, wanted | (mode & 0o700))
+
+
+def _shared(path: Path, info: os.stat_result) -> bool:
+    """A folder that is not govhub's to close: one shared by design (sticky, like /tmp),
+    the root or a home folder, or one another account owns. What govhub makes inside
+    it is private all the same."""
+    if info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+        return True
+    return path.parent == path or path in (Path.home(), Path(os.environ.get("HOME") or "/"))

@@ -323,3 +323,12 @@ def _holds(state: Path, record_id: str) -> bool:
         return False
     with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as conn:
         return bool(conn.execute("SELECT 1 FROM inbox WHERE record_id = ?", [record_id]).fetchone())
+
+
+def test_a_shared_folder_above_is_not_closed(tmp_path: Path, loose_umask: None) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # noqa: S103  (like /tmp: GOVHUB_DATA_DIR=/tmp must not close it)
+    private_dir(shared / "nodes" / "x", within=shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert open_paths(shared / "nodes") == []
