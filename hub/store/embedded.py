@@ -18,7 +18,7 @@ shares a server another process started, where govhub wants a clear error.
   account ``embedded_postgres`` (created when missing), which owns the data
   directory. The folders above it are not changed: the server program is
   started in the data directory (root can enter it) and names it as
-  ``/proc/self/cwd``, so the account never needs to search ``/root`` or the
+  ``/proc/self/cwd`` (``.`` when not root), so the account never needs to search ``/root`` or the
   other folders above; the binaries must be readable by it (a clear error says
   which folder is not).
 - The server outlives a govhub that is killed; the next start then fails with
@@ -53,7 +53,7 @@ LOG_FILE = "govhub-postgres.log"
 START = "start the embedded PostgreSQL"
 STOP = "stop the embedded PostgreSQL"
 PORT = 5432  # only the socket's name (.s.PGSQL.5432): there is no TCP port
-HERE = "/proc/self/cwd"  # the data directory, as the server (started inside it) names it
+
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the final NUL
 
 
@@ -90,7 +90,7 @@ class EmbeddedServer:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         pg_ctl = self.bin_dir / "pg_ctl"
-        args = ["stop", "-D", HERE, "-m", "fast", "-w", "-t", str(round(timeout))]
+        args = ["stop", "-D", _here(self.account), "-m", "fast", "-w", "-t", str(round(timeout))]
         try:
             _run(self.account, self.data_dir, [str(pg_ctl), *args], timeout + 10, STOP)
         except StoreError:
@@ -130,9 +130,10 @@ def start_embedded(
     _prepare(data_dir, bin_dir, account)
     logfile = data_dir / LOG_FILE
     seen = logfile.stat().st_size if logfile.exists() else 0
-    options = f"-c listen_addresses='' -c port={server.port} -c unix_socket_directories={HERE}"
-    log_arg = f"{HERE}/{LOG_FILE}"
-    args = ["start", "-D", HERE, "-l", log_arg, "-w", "-t", str(round(timeout)), "-o", options]
+    here = _here(account)
+    options = f"-c listen_addresses='' -c port={server.port} -c unix_socket_directories={here}"
+    wait = ["-w", "-t", str(round(timeout))]
+    args = ["start", "-D", here, "-l", f"{here}/{LOG_FILE}", *wait, "-o", options]
     try:
         _run(account, data_dir, [str(bin_dir / "pg_ctl"), *args], timeout + 10)
     except StoreError as exc:
@@ -148,6 +149,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _here(account: str | None) -> str:
+    """The data directory as the server programs (started inside it) name it: ``.`` when
+    they run as ourselves; ``/proc/self/cwd`` for another account, which reaches the
+    folder without searching the ones above it (``.`` would be made absolute again)."""
+    return "." if account is None else "/proc/self/cwd"
 
 
 def _bin_dir() -> Path:
@@ -278,7 +286,7 @@ def _prepare(data_dir: Path, bin_dir: Path, account: str | None) -> None:
         entry = pwd.getpwnam(account)
         os.chown(data_dir, entry.pw_uid, entry.pw_gid)
     auth = ["--auth-local=trust", "--auth-host=reject"]
-    args = ["-D", HERE, "-U", "postgres", *auth, "--encoding=UTF8", "--locale=C"]
+    args = ["-D", _here(account), "-U", "postgres", *auth, "--encoding=UTF8", "--locale=C"]
     _run(account, data_dir, [str(bin_dir / "initdb"), *args], 300)
     log.info("embedded PostgreSQL initialised in %s", data_dir, extra={"stage": "store"})
 
