@@ -9,6 +9,9 @@ COPY hub ./hub
 COPY adapters ./adapters
 COPY schemas ./schemas
 COPY nodes.toml ./
+# The sample records go into the package (hub/samples), for `govhub demo` from any folder.
+COPY examples/records ./examples/records
+COPY examples/push ./examples/push
 RUN pip install --no-cache-dir . \
     && useradd --system --home-dir /var/lib/govhub --create-home govhub
 

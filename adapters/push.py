@@ -14,6 +14,9 @@ The spool is a maildir-like pair of folders under
   order. The cursor is the name of the last file whose records were committed,
   so the next ``fetch`` removes those files and reads the rest again.
 
+Every folder of the spool is 0700 and every file 0600 (hub.private), whatever
+the umask: the bodies are records not yet published.
+
 Numbering at the consumer, rather than trusting the time a file was written,
 means a slow write that lands after a quicker, later one is still read: it is
 simply numbered after it. Each file is read with the folder adapter's
@@ -40,6 +43,7 @@ from adapters.folder import owned, read_records
 from adapters.settings import read_settings
 from hub.errors import ConfigInvalid, Problem
 from hub.federation import Node
+from hub.private import private_dir
 from hub.records import Limits, Record
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -116,8 +120,7 @@ def spool(directory: Path, body: bytes) -> str:
     Temporary file, fsync, atomic rename, fsync of the folder: after the return
     the body is on disk under its final name, whatever happens next.
     """
-    new = directory / "new"
-    new.mkdir(parents=True, exist_ok=True)
+    new = private_dir(directory / "new", within=directory)  # bodies are records: 0700/0600
     name = f"{time.time_ns():020d}-{secrets.token_hex(4)}.xml"
     temporary = new / f".{name}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -139,8 +142,8 @@ def take_in(directory: Path, cursor: str | None) -> list[Path]:
     Files up to ``cursor`` were committed by the harvester: they are removed.
     """
     new, cur = directory / "new", directory / "cur"
-    new.mkdir(parents=True, exist_ok=True)
-    cur.mkdir(parents=True, exist_ok=True)
+    private_dir(new, within=directory)
+    private_dir(cur, within=directory)
     done = cursor if cursor and _NUMBERED.fullmatch(cursor) else ""
     numbered = sorted(f.name for f in cur.iterdir() if _NUMBERED.fullmatch(f.name))
     for name in numbered:

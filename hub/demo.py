@@ -13,15 +13,21 @@ It runs what a real deployment runs, in order, and says what happened at each st
        the followers that keep its cross-links, search index and feed log current,
        and every node's inbox feeds
 
-The demo keeps its state under ``GOVHUB_DATA_DIR/demo``; running it again
-finds everything unchanged, as a redelivery would.
+The demo keeps its state where a real node and hub keep theirs: the node
+states in ``GOVHUB_DATA_DIR/nodes`` and the store in the embedded PostgreSQL in
+``GOVHUB_DATA_DIR/postgres`` (or GOVHUB_DATABASE_URL), so ``govhub records``
+and the other commands find what it wrote. Running it again finds everything
+unchanged, as a redelivery would.
+
+The sample federation and example records ship inside the package
+(``hub/samples/``, from ``nodes.toml`` and ``examples/`` of a checkout):
+``samples()`` finds them in an installed package or in a checkout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import sqlite3
@@ -71,6 +77,29 @@ _ADDRESSES = (
     ("a county's inbox", "/nodes/shexian/inbox.atom  (also .rss, .json)"),
     ("a node's status", "/nodes/gz/status"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """The sample federation map, its example records and the notice pushed down."""
+
+    config: Path
+    records: Path
+    notice: Path
+
+
+def samples() -> Samples:
+    """The samples of an installed package (``hub/samples``), else of this checkout."""
+    installed = Path(__file__).parent / "samples"
+    if (installed / "nodes.toml").is_file():
+        return Samples(
+            installed / "nodes.toml", installed / "records", installed / "push" / "emergency-cn.xml"
+        )
+    checkout = Path(__file__).parent.parent
+    examples = checkout / "examples"
+    return Samples(
+        checkout / "nodes.toml", examples / "records", examples / "push" / "emergency-cn.xml"
+    )
 
 
 @dataclass
@@ -281,9 +310,8 @@ async def running_demo(
     federation: Federation, settings: Settings, say: Callable[[str], None]
 ) -> AsyncIterator[Demo]:
     """A demo with its store and buses open; closed again on the way out."""
-    demo_settings = dataclasses.replace(settings, data_dir=settings.data_dir / "demo")
-    with _store(settings.database_url, demo_settings.data_dir, say) as url:
-        demo = Demo(federation, demo_settings, url, say)
+    with _store(settings.database_url, settings.data_dir, say) as url:
+        demo = Demo(federation, settings, url, say)
         await demo.connect_buses()
         try:
             yield demo
@@ -293,9 +321,7 @@ async def running_demo(
 
 @contextlib.contextmanager
 def _store(url: str, data_dir: Path, say: Callable[[str], None]) -> Iterator[str]:
-    where = "GOVHUB_DATABASE_URL" if url else f"an embedded PostgreSQL in {data_dir / 'postgres'}"
-    say(f"store: {where}")
-    with database_url(url, data_dir) as resolved:
+    with database_url(url, data_dir, say) as resolved:
         with connect(resolved) as conn:
             migrate(conn)
         yield resolved
@@ -307,4 +333,4 @@ def bus_description(settings: Settings) -> str:
     return "the in-process bus (same routing as RabbitMQ; set GOVHUB_BROKER_URL for the real one)"
 
 
-__all__ = ["Demo", "bus_description", "running_demo"]
+__all__ = ["Demo", "Samples", "bus_description", "running_demo", "samples"]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.errors import HubError
+from hub.private import private_dir, private_file, tighten
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -157,14 +158,28 @@ def state_path(data_dir: Path, node_id: str) -> Path:
 
 
 def open_state(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating) the node's state database at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating and migrating) the node's state database at ``path``.
+
+    The folder is 0700 and the database with its ``-wal`` and ``-shm`` files 0600
+    (hub.private): they hold held records, refused bodies and the audit trail.
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode.
+    """
+    folders = path.parent.parents
+    layout = len(folders) > 1 and folders[0].name == "nodes"  # GOVHUB_DATA_DIR/nodes/<id>/
+    private_dir(path.parent, within=folders[1] if layout else None)
+    private_file(path)
+    for companion in _companions(path):
+        tighten(companion)  # left more open by an earlier govhub
     conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     _migrate(conn, path)
     return conn
+
+
+def _companions(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from hub.web.api import records as api
 from hub.web.api import search as web_search
 from hub.web.context import PORTAL, Portal
 
-pg_url = postgres_fixtures.pg_url
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
 
 Work = Callable[["Client"], Awaitable[None]]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import support.postgres as postgres_fixtures
 
 from hub import records
 from hub.federation import load_federation
@@ -15,6 +16,9 @@ from hub.store import StoredRecord, connect, upsert_records
 from hub.store.changes import ChangeCursor, changes_since
 from hub.store.connection import Connection
 from hub.store.follow import follow_forever, follow_once
+
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
+pg_conn = postgres_fixtures.pg_conn
 
 ROOT = Path(__file__).parent.parent
 FEDERATION = load_federation(ROOT / "nodes.toml")

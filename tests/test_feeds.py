@@ -35,7 +35,7 @@ from hub.web.feeds import routes as feeds
 from hub.web.feeds.documents import FeedState, Lru
 from hub.web.feeds.render import ATOM, HISTORY, TOMBSTONES, embedded_record
 
-pg_url = postgres_fixtures.pg_url
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
 
 REPO = Path(__file__).parents[1]

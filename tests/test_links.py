@@ -29,7 +29,7 @@ from hub.store.links.linker import (
 )
 from hub.store.links.queries import by_province, latest_grouped, record_links
 
-pg_url = postgres_fixtures.pg_url
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
 
 ROOT = Path(__file__).parent.parent

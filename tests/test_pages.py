@@ -41,7 +41,7 @@ from hub.store.search.index import index_records
 from hub.web.app import make_app
 from hub.web.context import Portal
 
-pg_url = postgres_fixtures.pg_url
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
 
 T = TypeVar("T")

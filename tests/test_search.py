@@ -36,7 +36,7 @@ from hub.store.search.query import (
 )
 from hub.store.search.terms import normalise, query_terms, text_terms
 
-pg_url = postgres_fixtures.pg_url
+pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
 
 ROOT = Path(__file__).resolve().parents[1]

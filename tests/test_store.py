@@ -456,7 +456,7 @@ def embedded() -> Iterator[EmbeddedServer]:
 
 
 def test_the_embedded_server_stores_records_without_lz4(embedded: EmbeddedServer) -> None:
-    assert embedded.url.startswith("postgresql://postgres@127.0.0.1:")
+    assert "host=" in embedded.url and "@127.0.0.1" not in embedded.url  # a Unix socket only
     with connect(embedded.url, schema="govhub") as conn:
         assert migrate(conn) == SCHEMA_VERSION
         assert not lz4_supported(conn)  # the wheel is built without lz4

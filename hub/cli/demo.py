@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import signal
 from pathlib import Path
 
 from hub.cli.common import EXIT_INVALID, EXIT_OK, checked_port, config_flag, listen_flags
 from hub.cli.validate import check_file, record_files
-from hub.demo import bus_description, running_demo
+from hub.demo import Samples, bus_description, running_demo, samples
 from hub.federation import Federation, load_federation
 from hub.records.safe_xml import Limits
 from hub.settings import Settings
+
+EXAMPLES = Path("examples")
+LOCAL = Samples(Path("nodes.toml"), EXAMPLES / "records", EXAMPLES / "push" / "emergency-cn.xml")
+"""A checkout's samples, relative to the current folder: used when present, else those
+shipped in the package, so that the demo runs from any folder."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -20,7 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="run the sample federation in one process and serve what it made",
         description="The README's run command; needs no servers. Checks and prints the sample "
-        "federation from nodes.toml and validates the example records; then runs the "
+        "federation (./nodes.toml, else the one shipped with govhub) "
+        "and validates the example records; then runs the "
         "federation in one process (an embedded PostgreSQL unless GOVHUB_DATABASE_URL is set, "
         "the in-process bus unless GOVHUB_BROKER_URL is set): every example record goes "
         "through its node's pipeline, up the bus, into the hub's store; the central portal "
@@ -32,16 +40,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--records",
         type=Path,
-        default=Path("examples/records"),
         metavar="DIR",
-        help="folder of record files to publish (default: examples/records)",
+        help="folder of record files to publish (default: ./examples/records, else the "
+        "example records shipped with govhub)",
     )
     parser.add_argument(
         "--notice",
         type=Path,
-        default=Path("examples/push/emergency-cn.xml"),
         metavar="FILE",
-        help="the notice the central portal pushes down (default: examples/push/emergency-cn.xml)",
+        help="the notice the central portal pushes down (default: "
+        "./examples/push/emergency-cn.xml, else the one shipped with govhub)",
     )
     listen_flags(parser, port=8080, serves="the portal")
     parser.add_argument(
@@ -52,6 +60,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     checked_port(args.port)
+    shipped = samples()
+    if args.config is None and "GOVHUB_CONFIG" not in os.environ and not LOCAL.config.exists():
+        settings = dataclasses.replace(settings, config=shipped.config)
+    args.records = args.records or (LOCAL.records if LOCAL.records.is_dir() else shipped.records)
+    args.notice = args.notice or (LOCAL.notice if LOCAL.notice.is_file() else shipped.notice)
     federation = load_federation(settings.config)
     _heading(f"Federation map {settings.config}: {len(federation.nodes)} nodes")
     print(federation.render_tree())

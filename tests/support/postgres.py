@@ -15,6 +15,14 @@ pg_conn`` works too, but ruff then reports F811 on every test that takes it)::
 - ``pg_fresh_url``: a URL naming a schema that does not exist yet (for
   migration tests); dropped after the test if something created it.
 
+- ``own_pg_url``: like ``pg_url``, on a PostgreSQL server of this test run's
+  own (the embedded one, started once per run in a temporary folder). For tests
+  that read the change feed (hub.store.changes): a row becomes visible there
+  only once every transaction that started before it has ended on the whole
+  server, so another client's long write transaction on the shared server would
+  hold them back. Bind it as ``pg_url = postgres_fixtures.own_pg_url``; ``pg_conn``
+  then uses it too.
+
 The server is ``GOVHUB_TEST_DATABASE_URL`` (default: ``postgres`` on
 127.0.0.1:5432, database ``test``). When it is not reachable the tests fail
 in CI and are skipped elsewhere (``services.require_service``).
@@ -24,7 +32,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -33,6 +44,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from hub.store import connect, migrate, with_schema
 from hub.store.connection import Connection
+from hub.store.embedded import start_embedded
 from support.services import require_service
 
 BASE_URL = os.environ.get("GOVHUB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -90,3 +102,28 @@ def pg_fresh_url() -> Iterator[str]:
         yield with_schema(BASE_URL, schema)
     finally:
         drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def own_server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server that only this test run uses (stopped at the end)."""
+    base = Path(tempfile.mkdtemp(prefix="govhub-pg-"))
+    try:
+        with start_embedded(base / "postgres") as server:
+            yield server.url
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def own_pg_url(own_server_url: str) -> Iterator[str]:
+    schema = new_schema_name()
+    with psycopg.connect(own_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield with_schema(own_server_url, schema)
+    finally:
+        with psycopg.connect(own_server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
