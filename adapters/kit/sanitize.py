@@ -43,6 +43,14 @@ _INLINE = frozenset(
         *("small", "span", "strong", "sub", "sup", "time", "u"),
     )
 )
+# Elements that mean nothing when empty (``<a name="top"></a>``, ``<span></span>``): they
+# are left out, so a body never holds an ``<a href="…"/>`` that an HTML page would read
+# as an open link. Table cells, list items and the void br, img, hr, col stay.
+_DROPPED_WHEN_EMPTY = (
+    (_INLINE - {"br", "img"})
+    | {"p", "div", "blockquote", "figure"}
+    | {f"h{level}" for level in range(1, 7)}
+)
 # Characters XML 1.0 cannot carry at all; lxml refuses them, so they go first.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
@@ -126,7 +134,8 @@ def _rewrite(parent: etree._Element, base_url: str | None) -> list[etree._Elemen
             paragraph = None
             element = etree.Element(f"{{{XHTML_NS}}}{child.tag}", nsmap={None: XHTML_NS})
             _fill(element, child, base_url, 1)
-            top.append(element)
+            if not _hollow(element):
+                top.append(element)
         if child.tag not in _INLINE and child.tail and child.tail.strip():
             holder = open_paragraph()
             if len(holder):
@@ -144,7 +153,18 @@ def _copy(source: etree._Element, parent: etree._Element, base_url: str | None, 
         return
     element = etree.SubElement(parent, f"{{{XHTML_NS}}}{source.tag}")
     _fill(element, source, base_url, depth)
+    if _hollow(element):
+        parent.remove(element)
+        _append_text(parent, source.tail or "")
+        return
     element.tail = source.tail
+
+
+def _hollow(element: etree._Element) -> bool:
+    """An element that holds nothing and means nothing empty: leave it out."""
+    if element.text or len(element):
+        return False
+    return etree.QName(element).localname in _DROPPED_WHEN_EMPTY
 
 
 def _fill(
