@@ -42,6 +42,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # this revision, or the same content, was accepted before
     STALE = "stale"  # an older revision than one already accepted
     REFUSED = "refused"  # invalid, or not this node's record: kept with the reasons
+    CONFLICT = "conflict"  # this revision was accepted with other content: kept as refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,9 @@ class Accepted:
 
     def __str__(self) -> str:
         what = self.record.id if self.record else "record"
-        if self.outcome is Outcome.REFUSED:
-            return f"{what}: refused\n" + "\n".join(f"  {p}" for p in self.problems)
+        if self.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
+            lines = "\n".join(f"  {p}" for p in self.problems)
+            return f"{what}: {self.outcome.value}\n{lines}"
         if self.outcome is Outcome.HELD:
             reasons = "; ".join(f.reason for f in self.findings if f.holds)
             return f"{what}: held for review ({reasons})"
@@ -252,8 +254,10 @@ class Pipeline:
             if record.revision < known.revision:
                 return Accepted(Outcome.STALE, record)
             content_hash = content_hash or record.content_hash()
-            if record.revision == known.revision or content_hash == known.content_hash:
+            if content_hash == known.content_hash:
                 return Accepted(Outcome.UNCHANGED, record)
+            if record.revision == known.revision:
+                return self._conflict(data, source, record, known, content_hash)
         if findings is None:
             findings = self.reviewer.review(record)
         body = data if encoded else record.to_xml(pretty=False)
@@ -290,6 +294,21 @@ class Pipeline:
             routing_key=up_key(self.node.path, record.kind),
             body=body,
         )
+
+    def _conflict(
+        self, data: bytes, source: str, record: Record, known: outbox.Latest, content_hash: str
+    ) -> Accepted:
+        """Other content under a revision already accepted: kept in ``refused``, never lost."""
+        problem = Problem(
+            source,
+            None,
+            "revision",
+            f"{record.id} revision {record.revision} was accepted with content "
+            f"{known.content_hash}; this copy has content {content_hash}",
+            f"revision {known.revision + 1} or higher for changed content",
+        )
+        kept = self._refuse(data, source, record, [problem])
+        return Accepted(Outcome.CONFLICT, record, kept.problems)
 
     def _refuse(
         self, data: bytes, source: str, record: Record | None, problems: list[Problem]
