@@ -281,3 +281,34 @@ def test_atom_xhtml_content_pasted_into_html_is_the_same_tree(body: str) -> None
 
 
 _NOTICE = records.parse((EXAMPLES[0].parent / "notice.xml").read_bytes())
+
+
+@st.composite
+def any_tree(draw: st.DrawFn, depth: int) -> Any:
+    """Any element of the body schema inside any other, as the schema allows (HTML does not:
+    ``<p>`` in ``<p>``, ``<a>`` in ``<a>``, ``<td>`` outside a table)."""
+    tag = draw(st.sampled_from(sorted(ELEMENTS)))
+    if tag in VOID:
+        return _element(tag, [])
+    children = draw(st.lists(any_tree(depth - 1), max_size=3)) if depth else []
+    for child in children:
+        child.tail = draw(TEXT) or None
+    attrs = {"href": draw(URLS)} if tag == "a" else {}
+    return _element(tag, children, draw(TEXT), **attrs)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(any_tree(3), min_size=1, max_size=4))
+def test_whatever_the_body_holds_the_rest_of_the_page_stays_as_it_is(top: list[Any]) -> None:
+    """A browser may rearrange markup HTML cannot hold, but only inside the body's ``<div>``."""
+    body = "".join(etree.tostring(e, encoding="unicode") for e in top)
+    record = records.parse(dataclasses.replace(_NOTICE, body=body).to_xml())
+    assert record.body is not None
+    page = PAGE.format(body=body_html(record.body))
+    source_link_is_plain(page, "https://www.gz.gov.cn/x.html")
+    document = html5lib.parse(page, treebuilder="etree", namespaceHTMLElements=False)
+    [article] = document.iter("article")
+    assert [child.tag for child in article][-1] == "p"  # the source link ends the article
+    footer = next(document.iter("footer"))
+    assert footer.text == "页脚" and not list(footer)
+    assert [child.tag for child in next(document.iter("body"))] == ["article", "footer"]
