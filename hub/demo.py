@@ -143,7 +143,7 @@ class Demo:
             )
             counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
             self.say(f"  {node.path:<18} {path.name:<28} {result.outcome.value}")
-            if result.outcome is Outcome.REFUSED:
+            if result.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
                 self.say(str(result))
         self.say("  " + ", ".join(f"{n} {what}" for what, n in counts.items()))
 

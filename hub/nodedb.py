@@ -121,8 +121,9 @@ MIGRATIONS: tuple[str, ...] = (
         saved_at TEXT NOT NULL
     );
     """,
-    # An item problem may also be a note on a record that was published but does not
-    # conform (a 索引号 kept in the site's own form): SQLite changes a CHECK by copying.
+    # An item problem may also be a conflict (same revision, other content: kept in
+    # ``refused``) or a note on a record that was published but does not conform (a 索引号
+    # kept in the site's own form). SQLite changes a CHECK by copying the table.
     """
     CREATE TABLE source_problems_next (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -130,7 +131,7 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL,
         item TEXT NOT NULL,
         stage TEXT NOT NULL
-            CHECK (stage IN ('fetch', 'convert', 'refused', 'nonconforming')),
+            CHECK (stage IN ('fetch', 'convert', 'refused', 'conflict', 'nonconforming')),
         message TEXT NOT NULL
     );
     INSERT INTO source_problems_next SELECT seq, source, at, item, stage, message

@@ -597,12 +597,21 @@ def test_hostile_markup_stays_out_of_the_record() -> None:
         "<p>正文</p>",
         '<p>正文</p><iframe src="http://evil.example/"></iframe><img src="x" onerror="alert(1)">'
         '<svg><script>alert(1)</script></svg><form action="/x"><input name="a"></form>'
-        + "<div>" * 300
+        + "<div>" * 60
         + "深"
-        + "</div>" * 300,
+        + "</div>" * 60,
     )
     record = convert(page_item("http://www.gov.cn/a/content_1.htm", page))
     assert record is not None and record.body is not None
     for bad in ("iframe", "onerror", "script", "form", "input", "svg"):
         assert bad not in record.body
     assert records.parse(record.to_xml()) == record
+    assert "深" in record.body  # nested 60 deep: flattened, its text kept
+
+
+def test_a_body_nested_past_the_record_limit_is_that_pages_problem() -> None:
+    page = gov_table(**BASE).replace("<p>正文</p>", "<div>" * 300 + "深" + "</div>" * 300)
+    with pytest.raises(
+        InputError, match=r"content_1\.htm: body: the HTML is nested \d+ levels deep"
+    ):
+        convert(page_item("http://www.gov.cn/a/content_1.htm", page))

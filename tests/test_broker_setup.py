@@ -17,6 +17,7 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aiormq.exceptions import ChannelAccessRefused
 from support.rabbitmq import HOST, PORT, delete_users, rabbitmqctl, url_for
 from support.services import require_service
 
@@ -152,6 +153,55 @@ def test_a_node_publishes_upward_under_its_own_path_only(installed: Installed) -
             await gz.publish(msg(up_key("cn.gd.gz", "notice")))  # the channel came back
         finally:
             await gz.close()
+
+    run(scenario)
+
+
+def test_a_name_with_a_trailing_newline_is_refused(installed: Installed) -> None:
+    """Every regex sent to the broker ends in \\z: ``$`` would also match before a final "\\n".
+
+    Straight through aio_pika: the bus itself refuses such keys before they leave
+    (``hub.bus.routing``), but another client would not.
+    """
+    url = url_for(installed.vhost, installed.user("gz"), installed.password("gz"))
+
+    async def publish(exchange: str, key: str) -> None:
+        connection = await aio_pika.connect(url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            target = await channel.get_exchange(exchange, ensure=False)
+            await target.publish(aio_pika.Message(b"<record/>"), key, timeout=5)
+        finally:
+            await connection.close()
+
+    async def ack(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        await message.ack()
+
+    async def consume(queue_name: str) -> None:
+        connection = await aio_pika.connect(url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.get_queue(queue_name, ensure=False)
+            tag = await queue.consume(ack)
+            await queue.cancel(tag)
+        finally:
+            await connection.close()
+
+    async def scenario() -> None:
+        up, down = up_key("cn.gd.gz", "notice"), down_key("cn.gd.gz", "notice")
+        refusals: list[Callable[[], Awaitable[None]]] = [
+            lambda: publish("up", up + "\n"),  # topic permission on up
+            lambda: publish("down", down + "\n"),  # topic permission on down
+            lambda: publish("dead", "gz.down\n"),  # topic permission on dead
+        ]
+        # Exchange and queue names (the write and read permissions) end in \z too
+        # (tests/test_bus.py), but pamqp will not send a name with "\n" to try them.
+        for attempt in refusals:
+            with pytest.raises(ChannelAccessRefused, match="ACCESS_REFUSED"):
+                await attempt()
+        for exchange, key in (("up", up), ("down", down), ("dead", "gz.down")):
+            await publish(exchange, key)  # the normal keys still work
+        await consume("gz.down")
 
     run(scenario)
 

@@ -180,7 +180,7 @@ topics = ["国防"]
 def test_permission_regexes_allow_exactly_the_own_path() -> None:
     def allowed(node_id: str, exchange: str, key: str) -> bool:
         topic = {t.exchange: t for t in node_topic_permissions(FEDERATION, node_id)}[exchange]
-        return re.search(topic.write, key) is not None
+        return re.search(python_re(topic.write), key) is not None
 
     assert allowed("gz", "up", "up.cn.gd.gz._.document")
     assert not allowed("gz", "up", "up.cn.gd.gz.yx._.document")  # not as its child
@@ -191,8 +191,29 @@ def test_permission_regexes_allow_exactly_the_own_path() -> None:
     assert not allowed("yx", "down", "down.cn.gd.gz.yx._.notice")  # a county pushes nothing
     assert allowed("gz", "dead", "gz.down") and not allowed("gz", "dead", "gd.up")
     rights = node_permissions(FEDERATION, "yx")
-    assert (rights.configure, rights.write) == ("^$", "^(up|dead)$")
-    assert re.search(rights.read, "yx.down.dead") and not re.search(rights.read, "gz.down")
+    assert (rights.configure, rights.write) == (r"^\z", r"^(up|dead)\z")
+    read = python_re(rights.read)
+    assert re.search(read, "yx.down.dead") and not re.search(read, "gz.down")
+
+
+def python_re(erlang: str) -> str:
+    """A permission regex for Python's re before 3.14, which spells PCRE's ``\\z`` as ``\\Z``."""
+    return erlang.replace(r"\z", r"\Z")
+
+
+def test_every_permission_regex_refuses_a_trailing_newline() -> None:
+    for node_id in FEDERATION.nodes:
+        rights = node_permissions(FEDERATION, node_id)
+        regexes = [rights.configure, rights.write, rights.read]
+        regexes += [
+            r for t in node_topic_permissions(FEDERATION, node_id) for r in (t.write, t.read)
+        ]
+        for regex in regexes:
+            assert "$" not in regex, regex  # Erlang's $ also matches before a final newline
+            assert regex.endswith(r"\z"), regex
+    assert not re.search(python_re(node_permissions(FEDERATION, "gz").write), "up\n")
+    up = {t.exchange: t for t in node_topic_permissions(FEDERATION, "gz")}["up"]
+    assert not re.search(python_re(up.write), "up.cn.gd.gz._.notice\n")
 
 
 # -- headers -------------------------------------------------------------------------

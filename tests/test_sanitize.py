@@ -10,6 +10,7 @@ import pytest
 import hub.records
 from adapters.contract import Context
 from adapters.kit.sanitize import plain_text, safe_url, sanitize_html
+from hub.errors import InputError
 from hub.federation.model import Node
 
 CST = timezone(timedelta(hours=8))
@@ -86,10 +87,16 @@ def test_nothing_left_is_none() -> None:
 
 
 def test_deep_nesting_is_flattened_below_the_body_limit() -> None:
-    body = sanitize_html("<div>" * 120 + "深" + "</div>" * 120)
+    body = sanitize_html("<div>" * 60 + "深" + "</div>" * 60)
     assert body is not None and "深" in body
     assert body.count("<div") <= 50
     hub.records.parse(_record(body).to_xml())
+
+
+def test_nesting_past_the_record_limit_is_a_problem_not_a_silent_loss() -> None:
+    # libxml2's HTML parser drops what lies below 256 levels: refused before it gets there
+    with pytest.raises(InputError, match=r"page\.html: body: the HTML is nested 300 levels"):
+        sanitize_html("<div>" * 300 + "深" + "</div>" * 300, where="page.html")
 
 
 def test_safe_url() -> None:

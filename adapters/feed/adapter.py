@@ -30,6 +30,13 @@ TEXT_LIMIT = 10_000  # the schema's longest Text value
 SUMMARY_LIMIT = 1_000
 MAX_KEYWORDS = 20
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
+_ROOT_START = re.compile(rb"<[A-Za-z_:]")  # the root element's start tag ends the prolog
+_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE\b[^>\[]*\[", re.IGNORECASE)
+ENTITIES_REFUSED = (
+    "the feed declares entities (a <!DOCTYPE> with declarations): refused, since entities "
+    "can expand without bound or read local files; expected a feed without them, its "
+    "characters written as they are"
+)
 _LANGUAGE_BY_TAG = {
     "zh": "zh-Hans",
     "zh-cn": "zh-Hans",
@@ -67,7 +74,8 @@ class FeedSettings:
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:
-    """What ``fetch`` hands to ``convert``: an entry, its feed, and when it was read."""
+    """What ``fetch`` hands to ``convert``: an entry, its feed's head (authors, language;
+    no entries), and when it was read."""
 
     entry: FeedEntry
     feed: Feed
@@ -100,12 +108,15 @@ class FeedAdapter:
             yield Failure(url, f"not a readable feed: {feed.problem}", cursor)
             return
         since = datetime.fromisoformat(cursor) if cursor else None
+        # Each item carries the feed's head, never its entries: a batch of items is pickled
+        # for the worker processes, and a whole feed in every batch grows with the feed.
+        head = Feed(feed.authors, feed.language, (), feed.parser, feed.problem)
         for number, entry in _oldest_first(feed.entries):
             when = entry.published or entry.updated
             if since is not None and when is not None and when < since:
                 continue
             key = entry.id or entry.link or f"{url}#entry {number}"
-            data = FeedItem(entry, feed, response.url, fetched)
+            data = FeedItem(entry, head, response.url, fetched)
             where = f"{url}#entry {number}"
             yield Item(key, where, data, when.isoformat() if when is not None else None)
 
@@ -120,7 +131,7 @@ class FeedAdapter:
         link = _link(entry.link, data.url)
         base = link or data.url
         summary = plain_text(entry.summary) if entry.summary else ""
-        body = sanitize_html(entry.content or entry.summary or "", base)
+        body = sanitize_html(entry.content or entry.summary or "", base, where=item.where)
         issuers = (settings.issuer,) if settings.issuer else entry.authors or data.feed.authors
         return self.context.record(
             item.key,
@@ -138,14 +149,34 @@ class FeedAdapter:
 
 
 def parse_feed(body: bytes, http_charset: str | None, zone: timezone) -> Feed:
-    """A feed's entries: by the fast path when it can, by feedparser otherwise."""
+    """A feed's entries: by the fast path when it can, by feedparser otherwise.
+
+    A feed that declares entities (a DOCTYPE with an internal subset) is refused
+    whole, with the reason as its ``problem`` and no entries.
+    """
     decoded = decode_feed(body, http_charset)
     data = utf8_document(decoded.text)
+    if declares_entities(data):
+        return Feed((), None, (), "refused", ENTITIES_REFUSED)
     feed = fast_feed(data, zone) or feedparser_feed(data, zone)
     if decoded.mislabelled and feed.problem is None:
         problem = f"labelled {decoded.mislabelled} but read as {decoded.encoding}"
         feed = Feed(feed.authors, feed.language, feed.entries, feed.parser, problem)
     return feed
+
+
+def declares_entities(data: bytes) -> bool:
+    """True when the document's prolog holds a DOCTYPE with declarations of its own.
+
+    A feed has no use for them, and they are how entity bombs (billion laughs)
+    and external entities (``<!ENTITY x SYSTEM "file:///…">``) come in; feedparser
+    would read such a feed anyway, its loose parser leaving ``&h;`` as text. A
+    DOCTYPE naming only an external DTD (RSS 0.91's) is read as before: no
+    parser here fetches it.
+    """
+    start = _ROOT_START.search(data)
+    prolog = data[: start.start()] if start else data
+    return _INTERNAL_SUBSET.search(prolog) is not None or b"<!ENTITY" in prolog.upper()
 
 
 def _oldest_first(entries: tuple[FeedEntry, ...]) -> list[tuple[int, FeedEntry]]:

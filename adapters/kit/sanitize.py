@@ -13,7 +13,9 @@ text markup only (hub/records/body.py, schemas/xhtml-body.xsd). Two steps:
    namespace, checking what XML Schema checks and HTML does not (numbers in
    ``colspan``, lengths in ``width``, language tags), resolving relative URLs
    against the page's address, wrapping bare text in ``<p>`` and flattening
-   markup nested deeper than the body allows.
+   markup nested deeper than the body allows. Markup nested deeper than a
+   record may be at all (``DEFAULT_LIMITS.max_depth``) is refused with an
+   ``InputError``: libxml2 would drop what lies below 256 levels without a word.
 
 The result is what ``Record.body`` holds: the body's child elements, each
 serialized with its own ``xmlns``, nothing between them.
@@ -28,8 +30,10 @@ from urllib.parse import quote, urljoin
 import nh3
 from lxml import etree
 
+from hub.errors import InputError, Problem
 from hub.records.body import ELEMENT_ATTRIBUTES, ELEMENTS, GLOBAL_ATTRIBUTES, URL_ATTRIBUTES
 from hub.records.model import XHTML_NS
+from hub.records.safe_xml import DEFAULT_LIMITS
 
 KEPT_SCHEMES = frozenset({"http", "https", "mailto"})
 MAX_DEPTH = 48  # below the body's limit (GOVHUB_MAX_DEPTH, 64) with room to spare
@@ -43,9 +47,20 @@ _INLINE = frozenset(
         *("small", "span", "strong", "sub", "sup", "time", "u"),
     )
 )
+# Elements that mean nothing when empty (``<a name="top"></a>``, ``<span></span>``): they
+# are left out, so a body never holds an ``<a href="…"/>`` that an HTML page would read
+# as an open link. Table cells, list items and the void br, img, hr, col stay.
+_DROPPED_WHEN_EMPTY = (
+    (_INLINE - {"br", "img"})
+    | {"p", "div", "blockquote", "figure"}
+    | {f"h{level}" for level in range(1, 7)}
+)
 # Characters XML 1.0 cannot carry at all; lxml refuses them, so they go first.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+# A tag in nh3's output: it escapes "<" and ">" inside attribute values, so this is exact.
+_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)")
+_VOID = frozenset({"br", "img", "hr", "col"})
 _ABSOLUTE_WEB = re.compile(r"https?://[^/?#\\]", re.I)
 _LANGUAGE_TAG = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
 _LENGTH = re.compile(r"[0-9]{1,5}(%|px)?")
@@ -67,19 +82,43 @@ _TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})
 _HTML_PARSER = etree.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
 
 
-def sanitize_html(html: str, base_url: str | None = None) -> str | None:
+def sanitize_html(
+    html: str,
+    base_url: str | None = None,
+    *,
+    where: str = "html",
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+) -> str | None:
     """``html`` made fit for ``Record.body``, or ``None`` when nothing worth keeping remains.
 
     Relative URLs are resolved against ``base_url`` when it is given (they stay
-    relative otherwise, which the body profile allows).
+    relative otherwise, which the body profile allows). ``InputError`` (naming
+    ``where``) when the markup is nested deeper than ``max_depth``.
     """
     cleaned = _CLEANER.clean(_NOT_XML.sub("", html))
     if not cleaned.strip():
         return None
+    depth = markup_depth(cleaned)
+    if depth > max_depth:
+        message = f"the HTML is nested {depth:,} levels deep, over the limit of {max_depth}"
+        expected = f"markup nested at most {max_depth} levels (this is broken or hostile HTML)"
+        raise InputError([Problem(where, None, "body", message, expected)])
     top = _rewrite(_fragment(cleaned), base_url)
     if not top or not any(_has_content(element) for element in top):
         return None
     return "".join(etree.tostring(element, encoding="unicode", with_tail=False) for element in top)
+
+
+def markup_depth(cleaned: str) -> int:
+    """How deep the elements of nh3's (balanced) output nest."""
+    depth = deepest = 0
+    for match in _TAG.finditer(cleaned):
+        if match.group(1):
+            depth -= 1
+        elif match.group(2) not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
 
 
 def plain_text(html: str) -> str:
@@ -126,7 +165,8 @@ def _rewrite(parent: etree._Element, base_url: str | None) -> list[etree._Elemen
             paragraph = None
             element = etree.Element(f"{{{XHTML_NS}}}{child.tag}", nsmap={None: XHTML_NS})
             _fill(element, child, base_url, 1)
-            top.append(element)
+            if not _hollow(element):
+                top.append(element)
         if child.tag not in _INLINE and child.tail and child.tail.strip():
             holder = open_paragraph()
             if len(holder):
@@ -144,7 +184,18 @@ def _copy(source: etree._Element, parent: etree._Element, base_url: str | None, 
         return
     element = etree.SubElement(parent, f"{{{XHTML_NS}}}{source.tag}")
     _fill(element, source, base_url, depth)
+    if _hollow(element):
+        parent.remove(element)
+        _append_text(parent, source.tail or "")
+        return
     element.tail = source.tail
+
+
+def _hollow(element: etree._Element) -> bool:
+    """An element that holds nothing and means nothing empty: leave it out."""
+    if element.text or len(element):
+        return False
+    return etree.QName(element).localname in _DROPPED_WHEN_EMPTY
 
 
 def _fill(

@@ -104,7 +104,7 @@ def page_record(
         "topic": _topic(where, labels.get("topic"), warn),
         "keywords": split_keywords(labels.get("keywords", "")),
         "created": created,
-        "body": sanitize_html(inner_html(found.body), base_url=page_url)
+        "body": sanitize_html(inner_html(found.body), base_url=page_url, where=where)
         if found.body is not None
         else None,
         "link": _link(item.key, meta.get("Url")),

@@ -17,8 +17,15 @@ DEAD = "dead"
 EXCHANGES = (UP, DOWN, DEAD)
 """Durable topic exchanges. ``dead`` takes dead letters, keyed by the queue they left."""
 
-NOTHING = "^$"
-"""A permission regex that grants nothing (RabbitMQ's own convention)."""
+END = r"\z"
+"""The end of a name in a permission regex (Erlang's re is PCRE).
+
+Never ``$``: it also matches before a final newline, so ``^up$`` would grant
+``up\n`` too (and ``^$``, RabbitMQ's own "nothing", a name ``\n``).
+"""
+
+NOTHING = rf"^{END}"
+"""A permission regex that grants nothing: it matches only the empty name."""
 
 _QUEUE = re.compile(r"[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*")
 
@@ -147,8 +154,8 @@ def node_permissions(federation: Federation, node_id: str) -> Permissions:
     readable = [_literal(n) for name in names for n in (name, dead_queue(name))]
     return Permissions(
         configure=NOTHING,
-        write=f"^({'|'.join(exchanges)})$",
-        read=f"^({'|'.join(readable)})$",
+        write=_one_of(exchanges),
+        read=_one_of(readable),
     )
 
 
@@ -161,14 +168,19 @@ def node_topic_permissions(federation: Federation, node_id: str) -> tuple[TopicP
     bind nothing, ``setup_broker`` does.
     """
     path = federation.node(node_id).path
-    own = rf"{_literal(path)}\.{MARKER}\.[a-z]+$"
-    queues = "|".join(_literal(q.name) for q in node_queues(federation, node_id))
+    own = rf"{_literal(path)}\.{MARKER}\.[a-z]+{END}"
+    queues = [_literal(q.name) for q in node_queues(federation, node_id)]
     down = rf"^{DOWN}\.{own}" if is_portal(federation, node_id) else NOTHING
     return (
         TopicPermission(UP, rf"^{UP}\.{own}", NOTHING),
         TopicPermission(DOWN, down, NOTHING),
-        TopicPermission(DEAD, f"^({queues})$", NOTHING),
+        TopicPermission(DEAD, _one_of(queues), NOTHING),
     )
+
+
+def _one_of(patterns: list[str]) -> str:
+    """A permission regex matching a whole name that is one of ``patterns``."""
+    return f"^({'|'.join(patterns)}){END}"
 
 
 def _literal(name: str) -> str:

@@ -84,7 +84,8 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
         state.close()
     summary = ", ".join(f"{n} {outcome.value}" for outcome, n in counts.items())
     print(f"node {node.id}: {summary or 'nothing to publish'}")
-    return EXIT_INVALID if counts.get(Outcome.REFUSED) else EXIT_OK
+    failed = counts.get(Outcome.REFUSED) or counts.get(Outcome.CONFLICT)
+    return EXIT_INVALID if failed else EXIT_OK
 
 
 def run_push(args: argparse.Namespace, settings: Settings) -> int:

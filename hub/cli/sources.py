@@ -293,6 +293,7 @@ def _tally_fields(node: Node, planned: Planned, tally: Tally) -> dict[str, Any]:
         "unchanged": tally.unchanged,
         "stale": tally.stale,
         "refused": tally.refused,
+        "conflict": tally.conflict,
         "unreadable": tally.failures + tally.convert_errors,
         "not_modified": tally.not_modified,
         "error": tally.error,

@@ -144,9 +144,9 @@ def accept_batch(
 
     def commit_cursor(conn: sqlite3.Connection, results: list[Accepted]) -> None:
         refused = [
-            ItemProblem(now(), item.where, "refused", describe_problems(result))
+            ItemProblem(now(), item.where, result.outcome.value, describe_problems(result))
             for item, result in zip(revised.items, results, strict=True)
-            if result.outcome is Outcome.REFUSED
+            if result.outcome in (Outcome.REFUSED, Outcome.CONFLICT)
         ]
         made = sum(r.outcome in (Outcome.QUEUED, Outcome.HELD) for r in results)
         save_progress(

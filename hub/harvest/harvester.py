@@ -280,8 +280,9 @@ class Harvester:
             self._log_problem(planned, where, "convert", message)
         for item, result in written.results:
             tally.count(result)
-            if result.outcome is Outcome.REFUSED:
-                self._log_problem(planned, item.where, "refused", describe_problems(result))
+            if result.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
+                what = result.outcome.value
+                self._log_problem(planned, item.where, what, describe_problems(result))
         if self.wake is not None and any(r.outcome is Outcome.QUEUED for _, r in written.results):
             self.wake.set()  # the relay sends at once
         if self.progress is not None:

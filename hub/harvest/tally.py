@@ -27,6 +27,7 @@ class Tally:
     unchanged: int = 0
     stale: int = 0
     refused: int = 0
+    conflict: int = 0  # a revision accepted before, with other content: kept as refused
     failures: int = 0  # items the source could not deliver (Failure)
     convert_errors: int = 0
     not_modified: bool = False  # the source's URL answered 304
@@ -36,7 +37,7 @@ class Tally:
 
     @property
     def problems(self) -> int:
-        return self.failures + self.convert_errors + self.refused
+        return self.failures + self.convert_errors + self.refused + self.conflict
 
     def count(self, result: Accepted) -> None:
         setattr(self, result.outcome.value, getattr(self, result.outcome.value) + 1)
@@ -53,6 +54,7 @@ class Tally:
                 ("unchanged", self.unchanged),
                 ("stale", self.stale),
                 ("refused", self.refused),
+                ("conflict", self.conflict),
             )
             if n
         ]

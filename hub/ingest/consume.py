@@ -130,14 +130,63 @@ class Checker:
         return verdict
 
 
+CONFLICT_REASON = "conflict: same id and revision, other content"
+
+
 @translate_errors("store a batch")
 def store_batch(conn: Connection, checked: Sequence[Checked], source: str) -> list[Outcome]:
-    """Store the batch's records and dead letters in one transaction."""
+    """Store the batch's records and dead letters in one transaction.
+
+    A record whose id and revision are stored with other content (``conflict``)
+    is not stored, and is kept as a dead letter too: its content is never lost.
+    """
     with conn.transaction():
-        outcomes = upsert_records(conn, [r for c in checked for r in c.verdict.records])
+        pairs = [(c.delivery.message, r) for c in checked for r in c.verdict.records]
+        outcomes = upsert_records(conn, [record for _, record in pairs])
         for item in checked:
             add_dead_letters(conn, item.delivery.message, item.verdict, source)
+        outcome_of = zip(pairs, outcomes, strict=True)
+        conflicts = [pair for pair, outcome in outcome_of if outcome is Outcome.CONFLICT]
+        if conflicts:
+            add_conflicts(conn, conflicts, source)
     return outcomes
+
+
+def add_conflicts(
+    conn: Connection, conflicts: Sequence[tuple[Message, StoredRecord]], source: str
+) -> None:
+    """Keep each record that conflicts with the stored one as a dead letter, with both hashes."""
+    ids = [record.id for _, record in conflicts]
+    rows = conn.execute("SELECT id, content_hash FROM records WHERE id = ANY(%s)", [ids])
+    stored = dict(rows.fetchall())
+    for message, record in conflicts:
+        where = f"{message.routing_key} ({message.message_id})"
+        problem = Problem(
+            where,
+            None,
+            "revision",
+            f"{record.id} revision {record.revision} is stored with content "
+            f"{stored.get(record.id)}; this copy has content {record.content_hash}",
+            "a higher revision for changed content; the stored copy was kept",
+        )
+        headers: dict[str, Any] = dict(message.headers)
+        headers |= {"message_id": message.message_id, "user_id": message.user_id}
+        dead_id = add_dead_letter(
+            conn,
+            reason=CONFLICT_REASON,
+            problems=[str(problem)],
+            routing_key=message.routing_key,
+            headers=headers,
+            body=record.xml.encode("utf-8"),  # this record alone, whatever batch it came in
+            source=source,
+        )
+        log.warning(
+            "record %s revision %d arrived with other content: kept as dead letter #%d",
+            record.id,
+            record.revision,
+            dead_id,
+            extra={"stage": "ingest"},
+        )
 
 
 def add_dead_letters(conn: Connection, message: Message, verdict: Verdict, source: str) -> None:

@@ -43,6 +43,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # this revision, or the same content, was accepted before
     STALE = "stale"  # an older revision than one already accepted
     REFUSED = "refused"  # invalid, or not this node's record: kept with the reasons
+    CONFLICT = "conflict"  # this revision was accepted with other content: kept as refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,9 @@ class Accepted:
 
     def __str__(self) -> str:
         what = self.record.id if self.record else "record"
-        if self.outcome is Outcome.REFUSED:
-            return f"{what}: refused\n" + "\n".join(f"  {p}" for p in self.problems)
+        if self.outcome in (Outcome.REFUSED, Outcome.CONFLICT):
+            lines = "\n".join(f"  {p}" for p in self.problems)
+            return f"{what}: {self.outcome.value}\n{lines}"
         if self.outcome is Outcome.HELD:
             reasons = "; ".join(f.reason for f in self.findings if f.holds)
             return f"{what}: held for review ({reasons})"
@@ -243,8 +245,10 @@ class Pipeline:
             if record.revision < known.revision:
                 return Accepted(Outcome.STALE, record)
             content_hash = content_hash or record.content_hash()
-            if record.revision == known.revision or content_hash == known.content_hash:
+            if content_hash == known.content_hash:
                 return Accepted(Outcome.UNCHANGED, record)
+            if record.revision == known.revision:
+                return self._conflict(checked, record, known, content_hash)
         body = checked.data if checked.encoded else record.to_xml(pretty=False)
         if any(f.holds for f in checked.findings):
             held.hold(self.state, record.id, record.revision, body, checked.findings)
@@ -279,3 +283,18 @@ class Pipeline:
             routing_key=up_key(self.node.path, record.kind),
             body=body,
         )
+
+    def _conflict(
+        self, checked: Checked, record: Record, known: outbox.Latest, content_hash: str
+    ) -> Accepted:
+        """Other content under a revision already accepted: kept in ``refused``, never lost."""
+        problem = Problem(
+            checked.source,
+            None,
+            "revision",
+            f"{record.id} revision {record.revision} was accepted with content "
+            f"{known.content_hash}; this copy has content {content_hash}",
+            f"revision {known.revision + 1} or higher for changed content",
+        )
+        keep_refused(self.state, checked.source, [problem], checked.data)
+        return Accepted(Outcome.CONFLICT, record, (problem,))

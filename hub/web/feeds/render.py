@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from hub.records.html import close_for_html
 from hub.records.model import CHINA, XHTML_NS
 from hub.records.model import NS as RECORD
 from hub.records.safe_xml import Limits, parse_untrusted
@@ -123,6 +124,7 @@ def atom_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> byte
         content = etree.SubElement(item, f"{{{ATOM}}}content", type="xhtml")
         div = etree.SubElement(content, f"{{{XHTML_NS}}}div", nsmap={None: XHTML_NS})
         div.extend(parts.body)
+        close_for_html(div)  # readers paste xhtml content into HTML: no <a/> there
     _graft_record(item, parts.record)
     return _bare(item, ATOM_NAMESPACES)
 

@@ -24,14 +24,13 @@ from typing import Any
 
 import opencc
 from aiohttp import web
-from lxml import etree
 from markupsafe import Markup
 
 from hub import records
 from hub.errors import HubError, RequestError
 from hub.federation import Node
 from hub.http import errors
-from hub.records.safe_xml import parse_untrusted
+from hub.records.html import body_html
 from hub.store.links.queries import by_province, latest_grouped, record_links
 from hub.store.search.query import SearchQuery, SearchQueryError, search
 from hub.web.pages.render import CHINA, TEMPLATES, Templates, View, error_page
@@ -156,21 +155,13 @@ async def _record(request: web.Request) -> web.StreamResponse:
 
 
 def _body(body: str | None, lang: str) -> Markup | None:
-    """The record's sanitized XHTML body, its text (never its addresses) converted if asked."""
+    """The record's sanitized XHTML body as HTML (``hub.records.html``: every element
+    closed, so an empty ``<a/>`` cannot swallow the page), its text (never its
+    addresses) converted if asked."""
     if not body:
         return None
-    if lang != "zh-Hant":
-        return Markup(body)  # noqa: S704 - sanitized by the record standard (hub.records.body)
-    wrapper = f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'.encode()
-    root = parse_untrusted(wrapper, "body", field="body").getroot()
-    for element in root.iter():
-        element.text = to_traditional(element.text) if element.text else element.text
-        element.tail = to_traditional(element.tail) if element.tail else element.tail
-        for attribute in ("title", "alt"):
-            if element.get(attribute):
-                element.set(attribute, to_traditional(element.get(attribute, "")))
-    inner = "".join(etree.tostring(child, encoding="unicode") for child in root)
-    return Markup(inner)  # noqa: S704 - the same sanitized elements, text converted
+    convert = to_traditional if lang == "zh-Hant" else None
+    return Markup(body_html(body, convert))  # noqa: S704 - sanitized by the record standard
 
 
 _TOPICS = """
