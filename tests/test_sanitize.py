@@ -116,6 +116,12 @@ def test_safe_url() -> None:
         ("<script>x()</script>only", "only"),
         ("1 &lt; 2", "1 < 2"),
         ("", ""),
+        # Cells, items, paragraphs and line breaks keep their texts apart; inline elements
+        # join theirs as written.
+        ("<table><tr><td>PM2.5</td><td>31微克/立方米</td></tr></table>", "PM2.5 31微克/立方米"),
+        ("<ul><li>一</li><li>二</li></ul><p>三</p><p>四<br>五</p>", "一 二 三 四 五"),
+        ("<p>国务院<span>办公厅</span><b>通知</b></p>", "国务院办公厅通知"),
+        ("<TD>大写</TD><Th>标签</Th>", "大写 标签"),
     ],
 )
 def test_plain_text(html: str, text: str) -> None:

@@ -79,6 +79,15 @@ _CLEANER = nh3.Cleaner(
     url_schemes=set(KEPT_SCHEMES),
 )
 _TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags={"script", "style"})
+# Where a block starts or ends the text breaks: a space there keeps two cells, items or
+# paragraphs apart in plain text ("PM2.5 31微克", not "PM2.531微克"). Inline elements
+# (b, span, a) join their text as written, as Chinese text needs.
+_BLOCK_EDGE = re.compile(
+    r"<(?=/?(?:address|article|aside|blockquote|br|caption|dd|div|dl|dt|figcaption|figure"
+    r"|footer|h[1-6]|header|hr|li|main|nav|ol|p|pre|section|table|tbody|td|tfoot|th|thead"
+    r"|tr|ul)\b)",
+    re.IGNORECASE,
+)
 _HTML_PARSER = etree.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
 
 
@@ -126,7 +135,7 @@ def plain_text(html: str) -> str:
     cleaned = _NOT_XML.sub("", html)
     if "<" not in cleaned and "&" not in cleaned:
         return " ".join(cleaned.split())
-    text = _TEXT_CLEANER.clean(cleaned)
+    text = _TEXT_CLEANER.clean(_BLOCK_EDGE.sub(" <", cleaned))
     # nh3 returns text escaped for HTML; read the entities back into characters.
     return " ".join(_NOT_XML.sub("", html_module.unescape(text)).split())
 
