@@ -221,6 +221,20 @@ def test_record_page_has_the_metadata_table_body_and_links(
     assert "解读对象" in back.texts("//ul[@class='outgoing']/li")[0]
 
 
+def test_a_local_index_number_is_shown_as_the_sites_own(pg_conn: Connection, pg_url: str) -> None:
+    local = dataclasses.replace(
+        DOCUMENT,
+        id=DOCUMENT.id + "-local",
+        index_number=None,
+        local_index_number="PZ00102-1700-2022-00034",
+    )
+    fill(pg_conn, local)
+    page = get(pg_url, f"/records/{local.id}")
+    cells = page.doc.xpath("//table[@class='metadata']//th")
+    metadata = {th.text_content(): " ".join(th.getnext().text_content().split()) for th in cells}
+    assert metadata["索引号"] == "PZ00102-1700-2022-00034（站点自编，非标准格式）"
+
+
 def test_copies_and_implementations_are_grouped_by_province(
     pg_conn: Connection, pg_url: str
 ) -> None:
