@@ -306,8 +306,33 @@ def test_a_redelivery_changes_nothing(states: Callable[[str], sqlite3.Connection
         return Tally(outcomes={k: first.outcomes[k] + second.outcomes[k] for k in first.outcomes})
 
     tally = run(scenario)
-    assert tally.outcomes == {"new": 1, "revised": 0, "unchanged": 2, "stale": 0}
+    assert tally.outcomes == {"new": 1, "revised": 0, "unchanged": 2, "stale": 0, "conflict": 0}
     assert inbox.counts(states("shexian")).revisions == 1
+
+
+def test_other_content_under_a_kept_revision_is_a_conflict_dead_lettered_not_lost(
+    states: Callable[[str], sqlite3.Connection],
+) -> None:
+    notice = he_notice()
+    other = dataclasses.replace(notice, title=notice.title + "（更正）")  # same revision
+
+    async def scenario() -> tuple[MemoryBus, Tally]:
+        bus = MemoryBus()
+        await declare_all(bus)
+        he = bus.as_user("he")
+        await he.publish(push(notice, message_id="n1"))
+        await he.publish(push(other, message_id="n2"))
+        return bus, await receive_all(bus, "shexian", states("shexian"))
+
+    bus, tally = run(scenario)
+    assert tally.outcomes["new"] == 1 and tally.outcomes["conflict"] == 1
+    assert tally.rejected == 1 and "conflict" in str(tally.last_rejection)
+    [kept] = inbox.latest(states("shexian"), 10)
+    assert kept.title == notice.title, "the revision kept first stays"
+    [dead] = [entry.message for entry in bus.broker.queues[dead_queue(down_queue("shexian"))].ready]
+    assert dead.message_id == "n2" and dead.headers[PART] == "1 of 1"
+    assert "revision 1 is already in the inbox with other content" in str(dead.headers[REASON])
+    assert records.parse(dead.body).title == other.title  # the other copy, kept to look at
 
 
 def test_spoofed_broken_and_foreign_messages_are_dead_lettered_with_their_reason(

@@ -45,6 +45,8 @@ class Checked:
     """One message after the checks: the records to keep, or why it is dead."""
 
     records: tuple[Record, ...] = ()
+    positions: tuple[int, ...] = ()  # each record's 1-based place in the message
+    of: int = 1  # how many records the message holds
     skipped: int = 0  # records the node's subscriptions do not want (a topic left out)
     reason: str = ""  # set: dead-letter the message with this reason
     refused: tuple[RefusedPart, ...] = ()  # records of a batch dead-lettered on their own
@@ -90,13 +92,23 @@ class DownChecker:
         for part in parts:  # in a batch, each record is kept or refused on its own
             reason = _refusal(part, sender, where, route.kind, header)
             if part.record is not None and not reason:
-                found.append(part.record)
+                found.append((part.index, part.record))
             else:
                 refused.append(RefusedPart(part.data, part.index, len(parts), reason))
         if len(parts) == 1 and refused:  # a lone record: the message is the dead letter
             return Checked(reason=refused[0].reason)
-        wanted = tuple(r for r in found if wanted_by(self.federation, self.node_id, key, _topic(r)))
-        return Checked(records=wanted, skipped=len(found) - len(wanted), refused=tuple(refused))
+        wanted = [
+            (index, record)
+            for index, record in found
+            if wanted_by(self.federation, self.node_id, key, _topic(record))
+        ]
+        return Checked(
+            records=tuple(record for _, record in wanted),
+            positions=tuple(index for index, _ in wanted),
+            of=len(parts),
+            skipped=len(found) - len(wanted),
+            refused=tuple(refused),
+        )
 
 
 def _refusal(part: records.Part, sender: Node, where: str, kind: str, header: object) -> str:
@@ -210,15 +222,33 @@ async def _handle(
         await first_of(stop, timeout=1.0)
         return []
     # The ack point: after the commit. If the ack is lost, the redelivery is ``unchanged``.
-    # Records of a batch refused on their own go to the dead letters first, one by one.
-    if not checked.refused:
+    # Records refused on their own (by the checks, or found in conflict with the revision
+    # kept) go to the dead letters first, one by one.
+    refused = [*checked.refused, *_conflicts(done, checked)]
+    if not refused:
         await _settle(delivery.ack(), checker.node_id)
-    elif await _settle(delivery.ack_refusing(checked.refused), checker.node_id):
-        _count_rejected(tally, message, [part.reason for part in checked.refused], checker.node_id)
+    elif await _settle(delivery.ack_refusing(refused), checker.node_id):
+        _count_rejected(tally, message, [part.reason for part in refused], checker.node_id)
     tally.skipped += checked.skipped
     for kept in done:
         tally.outcomes[kept.outcome.value] += 1
     return [kept for kept in done if kept.outcome in (Received.NEW, Received.REVISED)]
+
+
+def _conflicts(done: Sequence[Kept], checked: Checked) -> list[RefusedPart]:
+    """The records found kept under their revision with other content: each a dead letter
+    of its own, since a changed record needs a higher revision."""
+    return [
+        RefusedPart(
+            kept.body,
+            position,
+            checked.of,
+            f"conflict: {kept.record.id} revision {kept.record.revision} is already in the "
+            "inbox with other content (a changed record needs a higher revision)",
+        )
+        for kept, position in zip(done, checked.positions, strict=True)
+        if kept.outcome is Received.CONFLICT
+    ]
 
 
 def _count_rejected(tally: Tally, message: Message, reasons: list[str], node_id: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hub import records
 from hub.nodedb import now
 from hub.records import Record
 
@@ -29,6 +30,7 @@ class Received(StrEnum):
     REVISED = "revised"  # a higher revision: it replaces the visible one
     UNCHANGED = "unchanged"  # this revision is already here (a redelivery)
     STALE = "stale"  # older than the revision the node shows: not kept
+    CONFLICT = "conflict"  # this revision is here with other content: not kept, dead-lettered
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +96,12 @@ def receive(
     ).fetchone()[0]
     if newest is not None and record.revision <= newest:
         known = conn.execute(
-            "SELECT 1 FROM inbox WHERE record_id = ? AND revision = ?", (record.id, record.revision)
+            "SELECT body FROM inbox WHERE record_id = ? AND revision = ?",
+            (record.id, record.revision),
         ).fetchone()
-        return Received.UNCHANGED if known else Received.STALE
+        if known is None:
+            return Received.STALE
+        return Received.UNCHANGED if _same_content(known[0], record) else Received.CONFLICT
     status = record.status
     conn.execute(
         f"INSERT INTO inbox ({_COLUMNS.removeprefix('seq, ')})"  # noqa: S608 (constant columns)
@@ -123,6 +128,12 @@ def receive(
         ),
     )
     return Received.NEW if newest is None else Received.REVISED
+
+
+def _same_content(kept: bytes, record: Record) -> bool:
+    """Whether the revision kept holds ``record``'s content: a redelivery does, another
+    copy under the same revision does not (read again only on this rare path)."""
+    return bool(records.parse(kept, "inbox").content_hash() == record.content_hash())
 
 
 def latest(conn: sqlite3.Connection, limit: int, kind: str | None = None) -> list[Item]:
