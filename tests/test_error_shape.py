@@ -255,6 +255,20 @@ def serving(start: Callable[[], AbstractAsyncContextManager[str]]) -> Iterator[C
         loop.close()
 
 
+def port(view: View) -> Callable[[], AbstractAsyncContextManager[str]]:
+    """The node's port for ``view`` on a free loopback port, yielding its URL."""
+
+    @contextlib.asynccontextmanager
+    async def start() -> AsyncIterator[str]:
+        server = await listen(make_port(view), "127.0.0.1", 0)
+        try:
+            yield server.url
+        finally:
+            await server.runner.cleanup()
+
+    return start
+
+
 def portal(url: str) -> Callable[[], AbstractAsyncContextManager[str]]:
     @contextlib.asynccontextmanager
     async def start() -> AsyncIterator[str]:
@@ -298,16 +312,8 @@ def test_every_port_route_answers_hostile_requests_in_the_one_shape(
     state = open_state(tmp_path / "state.sqlite3")
     view = View(NODE, state, push=push_sources(NODE, tmp_path, ENVIRON))
 
-    @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[str]:
-        server = await listen(make_port(view), "127.0.0.1", 0)
-        try:
-            yield server.url
-        finally:
-            await server.runner.cleanup()
-
     try:
-        with serving(start) as client:
+        with serving(port(view)) as client:
             app = make_port(view)
             sent = walk(client, app, {"source": "cms"}, lambda path: True)
     finally:
@@ -327,19 +333,11 @@ def test_push_authenticates_before_saying_which_sources_exist(
     state = open_state(tmp_path / "state.sqlite3")
     view = View(NODE, state, push=push_sources(NODE, tmp_path, ENVIRON))
 
-    @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[str]:
-        server = await listen(make_port(view), "127.0.0.1", 0)
-        try:
-            yield server.url
-        finally:
-            await server.runner.cleanup()
-
     headers: list[tuple[str, str | bytes]] = [("Content-Type", "application/xml")]
     if authorization is not None:
         headers.append(("Authorization", authorization))
     try:
-        with serving(start) as client:
+        with serving(port(view)) as client:
             answer = client.send("POST", f"/push/{source}", headers)
     finally:
         state.close()
@@ -389,21 +387,13 @@ def test_refused_pushes_are_still_kept(tmp_path: Path) -> None:
     state = open_state(tmp_path / "state.sqlite3")
     view = View(NODE, state, push=push_sources(NODE, tmp_path, ENVIRON))
 
-    @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[str]:
-        server = await listen(make_port(view), "127.0.0.1", 0)
-        try:
-            yield server.url
-        finally:
-            await server.runner.cleanup()
-
     headers: list[tuple[str, str | bytes]] = [
         ("Content-Type", "application/xml"),
         ("Authorization", f"Bearer {ENVIRON['GOVHUB_TEST_PUSH_TOKEN']}"),
         ("Content-Length", "9"),
     ]
     try:
-        with serving(start) as client:
+        with serving(port(view)) as client:
             conn = http.client.HTTPConnection(client.host, client.port, timeout=30)
             conn.putrequest("POST", "/push/cms")
             for name, value in headers:
