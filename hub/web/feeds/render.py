@@ -29,8 +29,10 @@ from lxml import etree
 from hub.records.html import close_for_html
 from hub.records.model import CHINA, XHTML_NS
 from hub.records.model import NS as RECORD
+from hub.records.read import parse as parse_record
 from hub.records.safe_xml import Limits, parse_untrusted
 from hub.store.feed_log.log import LogEntry
+from hub.web import kinds
 from hub.web.traditional import LANGUAGE_TAG, to_traditional
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -40,7 +42,14 @@ DC = "http://purl.org/dc/elements/1.1/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 ATOM_NAMESPACES: dict[str | None, str] = {None: ATOM, "at": TOMBSTONES, "fh": HISTORY, "gr": RECORD}
-RSS_NAMESPACES: dict[str | None, str] = {"atom": ATOM, "dc": DC, "fh": HISTORY, "gr": RECORD}
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+RSS_NAMESPACES: dict[str | None, str] = {
+    "atom": ATOM,
+    "content": CONTENT,
+    "dc": DC,
+    "fh": HISTORY,
+    "gr": RECORD,
+}
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIMPLIFIED = "zh-Hans"
@@ -122,11 +131,16 @@ def atom_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> byte
         _text(item, f"{{{ATOM}}}summary", parts.summary)
     if parts.body:
         content = etree.SubElement(item, f"{{{ATOM}}}content", type="xhtml")
-        div = etree.SubElement(content, f"{{{XHTML_NS}}}div", nsmap={None: XHTML_NS})
-        div.extend(parts.body)
-        close_for_html(div)  # readers paste xhtml content into HTML: no <a/> there
+        content.append(_content_div(parts.body))
     _graft_record(item, parts.record)
     return _bare(item, ATOM_NAMESPACES)
+
+
+def _content_div(body: list[etree._Element]) -> etree._Element:
+    div = etree.Element(f"{{{XHTML_NS}}}div", nsmap={None: XHTML_NS})
+    div.extend(body)
+    close_for_html(div)  # readers paste xhtml content into HTML: no <a/> there
+    return div
 
 
 def rss_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> bytes:
@@ -143,6 +157,10 @@ def rss_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> bytes
     description = parts.reason if entry.withdrawn else parts.summary
     if description:
         _text(item, "description", description)
+    if parts.body and not entry.withdrawn:
+        # The whole article, as HTML text (RSS readers show content:encoded when present).
+        html = etree.tostring(_content_div(parts.body), encoding="unicode", method="html")
+        _text(item, f"{{{CONTENT}}}encoded", html)
     for issuer in parts.issuers:
         _text(item, f"{{{DC}}}creator", issuer)
     if parts.topic:
@@ -165,13 +183,18 @@ def _parts(entry: LogEntry, xml: str, script: str) -> _Parts:
 
     body_element = root.find(f"{{{RECORD}}}body")
     body = [copy.deepcopy(child) for child in body_element] if body_element is not None else []
+    shown = section_elements(
+        kinds.sections(parse_record(xml.encode("utf-8"), entry.id), table=True)
+    )
+    summary = root.findtext(f"{{{RECORD}}}summary")
+    if not summary:  # the body's text, or else its kind's section (办事指南, 问答)
+        said = body_element if body_element is not None else (shown[1] if shown else None)
+        plain = " ".join("".join(said.itertext()).split()) if said is not None else ""
+        summary = plain[:SUMMARY_CHARS] + ("…" if len(plain) > SUMMARY_CHARS else "") or None
+    body += shown
     if convert:
         for child in body:
             _convert_tree(child)
-    summary = root.findtext(f"{{{RECORD}}}summary")
-    if not summary and body_element is not None:
-        plain = " ".join("".join(body_element.itertext()).split())
-        summary = plain[:SUMMARY_CHARS] + ("…" if len(plain) > SUMMARY_CHARS else "")
     link = root.find(f"{{{RECORD}}}link")
     status = root.find(f"{{{RECORD}}}status")
     when = status.get("at") if status is not None else None
@@ -186,6 +209,48 @@ def _parts(entry: LogEntry, xml: str, script: str) -> _Parts:
         topic=text(entry.topic_class),
         record=root,
     )
+
+
+def section_elements(sections: list[kinds.Section]) -> list[etree._Element]:
+    """The record's sections (``hub.web.kinds``) as XHTML: a heading and a table each,
+    the 问答 a definition list, as the record page shows them."""
+    made = []
+    for section in sections:
+        heading = etree.Element(f"{{{XHTML_NS}}}h2")
+        heading.text = section.title
+        made.append(heading)
+        if section.id == "interaction":
+            block = etree.Element(f"{{{XHTML_NS}}}dl", {"class": "qa"})
+            for row in section.rows:
+                _text(block, f"{{{XHTML_NS}}}dt", row.label)
+                _cell(etree.SubElement(block, f"{{{XHTML_NS}}}dd"), row)
+        else:
+            block = etree.Element(f"{{{XHTML_NS}}}table", {"class": section.id, "border": "1"})
+            for row in section.rows:
+                line = etree.SubElement(block, f"{{{XHTML_NS}}}tr")
+                _text(line, f"{{{XHTML_NS}}}th", row.label).set("scope", "row")
+                _cell(etree.SubElement(line, f"{{{XHTML_NS}}}td"), row)
+        made.append(block)
+    return made
+
+
+def _cell(cell: etree._Element, row: kinds.Row) -> None:
+    if row.listed:
+        holder = etree.SubElement(cell, f"{{{XHTML_NS}}}ol")
+        for value in row.values:
+            _value(etree.SubElement(holder, f"{{{XHTML_NS}}}li"), value)
+        return
+    for value in row.values:
+        _value(etree.SubElement(cell, f"{{{XHTML_NS}}}p") if row.long else cell, value)
+
+
+def _value(parent: etree._Element, value: kinds.Value) -> None:
+    if isinstance(value, kinds.Link):
+        _text(parent, f"{{{XHTML_NS}}}a", value.text).set("href", value.href)
+    elif len(parent):
+        parent[-1].tail = (parent[-1].tail or "") + "；" + value
+    else:
+        parent.text = (parent.text + "；" if parent.text else "") + value
 
 
 def _convert_tree(element: etree._Element) -> None:

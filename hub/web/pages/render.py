@@ -27,6 +27,7 @@ from hub.federation import Federation, Node
 from hub.records.model import CHINA
 from hub.store.links.queries import OUTGOING
 from hub.web.context import PORTAL, Portal
+from hub.web.kinds import human_size
 from hub.web.traditional import to_traditional
 
 HERE = Path(__file__).parent
@@ -110,6 +111,7 @@ def _environment(
     env.globals.update(levels=LEVELS, validity=VALIDITY, kinds=KINDS, outgoing=OUTGOING)
     # The switch names the other version in its own script: markup is never converted.
     env.globals["simplified_name"] = Markup("简体中文")
+    env.filters["size"] = human_size
     env.filters["day"] = lambda when: when.astimezone(CHINA).strftime("%Y-%m-%d") if when else ""
     return env
 

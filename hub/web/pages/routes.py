@@ -33,6 +33,7 @@ from hub.http import errors
 from hub.records.html import body_html
 from hub.store.links.queries import by_province, latest_grouped, record_links
 from hub.store.search.query import SearchQuery, SearchQueryError, search
+from hub.web import kinds
 from hub.web.pages.render import CHINA, TEMPLATES, Templates, View, error_page
 from hub.web.traditional import to_traditional
 
@@ -147,6 +148,7 @@ async def _record(request: web.Request) -> web.StreamResponse:
         node=node,
         record=record,
         body=_body(record.body, view.lang),
+        sections=kinds.sections(record),
         links=links,
         implementations=by_province(view.federation, links.incoming_of("implements")),
         copies=by_province(view.federation, links.copies),
