@@ -219,7 +219,7 @@ def _properties(record: Record, table: bool) -> list[Row]:
             ("索引号", record.index_number or record.local_index_number, False),
             (
                 "主题分类",
-                f"{topic.top}\\{topic.sub}" if topic and topic.sub else topic and topic.top,
+                "\\".join(filter(None, (topic.top, topic.sub))) if topic else None,
                 False,
             ),
             ("发文机关", "、".join(record.issuers), False),
