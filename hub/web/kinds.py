@@ -39,8 +39,20 @@ RELATIONS = {
     "repeals": "废止",
     "replies-to": "答复",
 }
+LANGUAGE_NAMES = {
+    "zh-Hans": "简体中文",
+    "zh-Hant": "繁体中文",
+    "en": "英文",
+    "bo": "藏文",
+    "ug": "维吾尔文",
+    "mn": "蒙古文",
+    "ii": "彝文",
+    "za": "壮文",
+    "ko": "朝鲜文",
+}
 LABELS: dict[str, dict[str, str]] = {
     "kind": KIND_NAMES,
+    "lang": LANGUAGE_NAMES,
     "validity": VALIDITY,
     "disclosure.mode": {
         "proactive": "主动公开",
@@ -69,17 +81,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 """The Chinese names of enumerated values, by field path (``disclosure.mode``)."""
-LANGUAGE_NAMES = {
-    "zh-Hans": "简体中文",
-    "zh-Hant": "繁体中文",
-    "en": "英文",
-    "bo": "藏文",
-    "ug": "维吾尔文",
-    "mn": "蒙古文",
-    "ii": "彝文",
-    "za": "壮文",
-    "ko": "朝鲜文",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,14 @@ def sections(record: Record, *, table: bool = False) -> list[Section]:
     return [section for section in found if section.rows]
 
 
+def plain(section: Section) -> str:
+    """A section as one line of text (``事项名称：…；办理时限：…``), for a feed's summary."""
+    return "；".join(
+        f"{row.label}：" + "、".join(v.text if isinstance(v, Link) else v for v in row.values)
+        for row in section.rows
+    )
+
+
 def _rows(*rows: tuple[str, Iterable[Value | None] | Value | None, bool]) -> list[Row]:
     kept = []
     for name, values, long in rows:
@@ -203,10 +212,20 @@ def _interaction(asked: Interaction) -> list[Row]:
 
 
 def _attachments(record: Record) -> list[Row]:
-    return [
-        Row("附件", (Link(a.href, a.name + (f"（{human_size(a.size)}）" if a.size else "")),))
-        for a in record.attachments
-    ]
+    rows = []
+    for attachment in record.attachments:
+        about = "，".join(
+            part
+            for part in (
+                human_size(attachment.size) if attachment.size is not None else None,
+                attachment.type,
+                f"SHA-256 {attachment.sha256}" if attachment.sha256 else None,
+            )
+            if part
+        )
+        values: tuple[Value, ...] = (Link(attachment.href, attachment.name),)
+        rows.append(Row("附件", values + ((f"（{about}）",) if about else ())))
+    return rows
 
 
 def _properties(record: Record, table: bool) -> list[Row]:
@@ -239,7 +258,7 @@ def _properties(record: Record, table: bool) -> list[Row]:
         ("紧急程度", label("urgency", record.urgency) if record.urgency else None, False),
         (
             "语言",
-            LANGUAGE_NAMES.get(record.language, record.language) if record.lang else None,
+            label("lang", record.lang) if record.lang else None,
             False,
         ),
     ]

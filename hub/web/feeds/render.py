@@ -27,7 +27,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from hub.records.html import close_for_html
-from hub.records.model import CHINA, XHTML_NS
+from hub.records.model import CHINA, XHTML_NS, Attachment
 from hub.records.model import NS as RECORD
 from hub.records.read import parse as parse_record
 from hub.records.safe_xml import Limits, parse_untrusted
@@ -93,6 +93,7 @@ class _Parts:
     issuers: tuple[str, ...]
     topic: str | None
     record: etree._Element
+    attachments: tuple[Attachment, ...]
 
 
 def atom_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> bytes:
@@ -123,6 +124,13 @@ def atom_fragment(entry: LogEntry, xml: str, base_url: str, script: str) -> byte
     _atom_link(item, "alternate", "text/html", page)
     if parts.link:
         _atom_link(item, "via", "text/html", parts.link)
+    for attachment in parts.attachments:
+        enclosure = etree.SubElement(item, f"{{{ATOM}}}link", rel="enclosure", href=attachment.href)
+        enclosure.set("title", attachment.name)
+        if attachment.type:
+            enclosure.set("type", attachment.type)
+        if attachment.size is not None:
+            enclosure.set("length", str(attachment.size))
     if parts.topic:
         category = etree.SubElement(item, f"{{{ATOM}}}category", term=parts.topic)
         category.set("scheme", TOPIC_SCHEME)
@@ -183,13 +191,16 @@ def _parts(entry: LogEntry, xml: str, script: str) -> _Parts:
 
     body_element = root.find(f"{{{RECORD}}}body")
     body = [copy.deepcopy(child) for child in body_element] if body_element is not None else []
-    shown = section_elements(
-        kinds.sections(parse_record(xml.encode("utf-8"), entry.id), table=True)
-    )
+    model = parse_record(xml.encode("utf-8"), entry.id)
+    sections = kinds.sections(model, table=True)
+    shown = section_elements(sections)
     summary = root.findtext(f"{{{RECORD}}}summary")
     if not summary:  # the body's text, or else its kind's section (办事指南, 问答)
-        said = body_element if body_element is not None else (shown[1] if shown else None)
-        plain = " ".join("".join(said.itertext()).split()) if said is not None else ""
+        plain = ""
+        if body_element is not None:
+            plain = " ".join("".join(body_element.itertext()).split())
+        elif sections[0].id in ("service", "interaction"):
+            plain = " ".join(kinds.plain(sections[0]).split())
         summary = plain[:SUMMARY_CHARS] + ("…" if len(plain) > SUMMARY_CHARS else "") or None
     body += shown
     if convert:
@@ -208,6 +219,7 @@ def _parts(entry: LogEntry, xml: str, script: str) -> _Parts:
         issuers=tuple(text(issuer) or issuer for issuer in entry.issuers),
         topic=text(entry.topic_class),
         record=root,
+        attachments=model.attachments,
     )
 
 
