@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import support.postgres as postgres_fixtures
+import test_feeds
 from lxml import etree, html
 from test_pages import EXAMPLES, fill, get
 
@@ -213,3 +214,28 @@ def test_service_and_interaction_entries_carry_a_summary_from_their_section() ->
             assert summary.startswith(f"渠道：{channel}；来信内容："), summary
         content = entry.find(f"{{{ATOM}}}content")
         assert content is not None and content.get("type") == "xhtml"
+
+
+def test_feeds_list_entries_by_publication_newest_first(pg_url: str, pg_conn: Connection) -> None:
+    """Stored 2022, 2023, 2020, 2021 (the log's order): listed 2023, 2022, 2021, 2020, on the
+    subscription document and on a complete archive page alike."""
+    years = (2022, 2023, 2020, 2021, 2019, 2024)
+    made = [
+        test_feeds.make(n, "gz", published=datetime(year, 3, 1, 9, tzinfo=CHINA))
+        for n, year in enumerate(years, 1)
+    ]
+    for record in made:  # one at a time: the log's order is the store's
+        test_feeds.store(pg_conn, record)
+    order = {r.id: r.published for r in made}
+
+    async def scenario(client: test_feeds.Client, portal: object) -> None:
+        for address in ("/nodes/gz/own.atom", "/nodes/gz/own.rss", "/nodes/gz/own.atom?page=0"):
+            listed = test_feeds.ids_in(await test_feeds.get(client, address))
+            assert listed, address
+            times = [order[i] for i in listed]
+            assert times == sorted(times, reverse=True), (address, times)
+        archive = test_feeds.ids_in(await test_feeds.get(client, "/nodes/gz/own.atom?page=0"))
+        current = test_feeds.ids_in(await test_feeds.get(client, "/nodes/gz/own.atom"))
+        assert len(archive) == 4 and set(archive) | set(current) == set(order), "none lost"
+
+    test_feeds.serve(pg_url, scenario, page_size=4)

@@ -222,7 +222,7 @@ async def build_document(portal: Portal, state: FeedState, feed: FeedRequest) ->
             entries = await range_entries(conn, feed.scope, feed.filters, first, first + size)
             before, archive = first, feed.page < complete
         previous = await last_seq_before(conn, feed.scope, feed.filters, before)
-        entries = newest_revisions(entries)
+        entries = by_publication(newest_revisions(entries))
         missing = [e for e in entries if state.fragments.get(_fragment_key(e, feed)) is None]
         xml = await entry_xml(conn, [e.position for e in missing]) if missing else {}
     if missing:
@@ -262,6 +262,17 @@ def newest_revisions(entries: list[LogEntry]) -> list[LogEntry]:
             seen.add(entry.id)
             kept.append(entry)
     return kept
+
+
+def by_publication(entries: list[LogEntry]) -> list[LogEntry]:
+    """A page's entries by publication time, newest first, as readers list them (a tie, or a
+    record's later revision, by log order, newest first).
+
+    Which entries a page holds is decided by the log (``seq``), so that pages never
+    change; only their order within the page is by publication. A record published long
+    ago but stored today is on today's page, listed under the newer ones there.
+    """
+    return sorted(entries, key=lambda e: (e.published, e.seq), reverse=True)
 
 
 def _head(
