@@ -10,6 +10,7 @@ appear in what a reader sees (text or link addresses), in the words the page use
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -20,6 +21,8 @@ from lxml import etree, html
 from test_pages import EXAMPLES, fill, get
 
 from hub import records
+from hub.inbox import render as inbox_render
+from hub.inbox.entries import Item
 from hub.records.model import CHINA, Record
 from hub.store.connection import Connection
 from hub.store.feed_log.log import LogEntry
@@ -239,3 +242,45 @@ def test_feeds_list_entries_by_publication_newest_first(pg_url: str, pg_conn: Co
         assert len(archive) == 4 and set(archive) | set(current) == set(order), "none lost"
 
     test_feeds.serve(pg_url, scenario, page_size=4)
+
+
+def test_inbox_feeds_write_china_time_to_the_second_and_a_chinese_subtitle() -> None:
+    node = test_feeds.FEDERATION.node("gz")
+    utc_with_micros = datetime(2024, 5, 1, 1, 2, 3, 456789, tzinfo=UTC)
+    item = Item(
+        seq=1,
+        record_id="urn:govhub:gz:t001",
+        revision=1,
+        kind="notice",
+        topic=None,
+        origin="gd",
+        from_path="cn.gd",
+        routing_key="cn.gd.notice",
+        via="push",
+        received_at=utc_with_micros,
+        title="关于做好环境监测工作的通知",
+        link=None,
+        issuers=("广东省人民政府",),
+        published=utc_with_micros,
+        updated=None,
+        summary=None,
+        withdrawn=False,
+        withdrawn_reason=None,
+        body=b"<record/>",
+    )
+    atom = etree.fromstring(
+        inbox_render.atom_bytes(node, [item], "http://n/inbox.atom", utc_with_micros)
+    )
+    times = atom.xpath("//a:updated/text() | //a:published/text()", namespaces={"a": ATOM})
+    assert times and set(times) == {"2024-05-01T09:02:03+08:00"}, times
+    subtitle = atom.findtext(f"{{{ATOM}}}subtitle") or ""
+    assert subtitle.startswith(f"{node.name}收到的上级推送与订阅信息"), subtitle
+    rss = etree.fromstring(
+        inbox_render.rss_bytes(node, [item], "http://n/inbox.rss", utc_with_micros)
+    )
+    assert rss.findtext("channel/item/pubDate") == "Wed, 01 May 2024 09:02:03 +0800"
+    assert (rss.findtext("channel/description") or "") == subtitle
+    listed = json.loads(
+        inbox_render.json_bytes(node, [item], "http://n/inbox.json", utc_with_micros)
+    )
+    assert listed["updated"] == listed["records"][0]["published"] == "2024-05-01T09:02:03+08:00"
