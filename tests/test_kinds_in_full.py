@@ -23,7 +23,15 @@ from test_pages import EXAMPLES, fill, get
 from hub import records
 from hub.inbox import render as inbox_render
 from hub.inbox.entries import Item
-from hub.records.model import CHINA, Record
+from hub.records.model import (
+    CHINA,
+    Attachment,
+    Disclosure,
+    Interaction,
+    Record,
+    Relation,
+    Service,
+)
 from hub.store.connection import Connection
 from hub.store.feed_log.log import LogEntry
 from hub.web import kinds
@@ -284,3 +292,71 @@ def test_inbox_feeds_write_china_time_to_the_second_and_a_chinese_subtitle() -> 
         inbox_render.json_bytes(node, [item], "http://n/inbox.json", utc_with_micros)
     )
     assert listed["updated"] == listed["records"][0]["published"] == "2024-05-01T09:02:03+08:00"
+
+
+def filled_in(kind: str) -> Record:
+    """A record of ``kind`` with every optional field of the model given (edge values
+    included: 0 working days, not a licence, an attachment of 0 bytes), checked by the
+    record standard on its way through XML."""
+    base = records.parse((EXAMPLES[0].parent / "service.xml").read_bytes())
+    at = datetime(2023, 6, 5, 14, 30, tzinfo=CHINA)
+    record = dataclasses.replace(
+        base,
+        kind=kind,
+        id=f"urn:govhub:yx:full-{kind}",
+        lang="en",
+        index_number=None,
+        local_index_number="YX-BS-2023-7",
+        doc_number="越市监〔2023〕5号",
+        genre="通知",
+        keywords=("食品", "许可"),
+        created=date(2023, 6, 1),
+        published=datetime(2023, 6, 2, 9, tzinfo=CHINA),
+        updated=at,
+        validity="amended",
+        disclosure=Disclosure("on-request", "applicant", "limited", date(2025, 12, 31)),
+        summary="一段摘要",
+        body='<p xmlns="http://www.w3.org/1999/xhtml">正文第一段</p>',
+        attachments=(
+            Attachment(
+                "https://www.yuexiu.gov.cn/a.pdf", "附件一", "application/pdf", 0, "ab" * 32
+            ),
+            Attachment("https://www.yuexiu.gov.cn/b.xlsx", "附件二", None, 1_887_437),
+        ),
+        relations=(Relation("amends", "urn:govhub:yx:other-1", "越市监〔2020〕1号"),),
+        urgency="urgent",
+        service=Service(
+            "事项甲", time_limit=0, licensing=False, online="download", fee="按标准收取"
+        )
+        if kind == "service"
+        else None,
+        interaction=Interaction(
+            "consultation", "请问如何办理？", at, "请携带身份证。", at, "越秀区政务服务中心"
+        )
+        if kind == "interaction"
+        else None,
+        extensions=('<x:meta xmlns:x="urn:example:gd">扩展值</x:meta>',),
+    )
+    return records.parse(record.to_xml())
+
+
+def test_every_field_of_a_filled_in_record_is_shown(pg_conn: Connection, pg_url: str) -> None:
+    full = [filled_in("service"), filled_in("interaction")]
+    fill(pg_conn, *full)
+    for record in full:
+        page = get(pg_url, f"/records/{record.id}")
+        assert page.status == 200, record.id
+        article = html.fromstring(page.text).xpath("//article[@class='record']")[0]
+        assert not missing(record, seen(article)), record.id
+        assert "0 B" in seen(article) and "1.8 MB" in seen(article)
+        traditional = get(pg_url, f"/records/{record.id}?lang=zh-Hant")
+        assert traditional.status == 200 and "信息屬性" in traditional.text
+        xml = record.to_xml().decode()
+        entry = _readable(
+            etree.fromstring(
+                WRAP_ATOM.encode()
+                + atom_fragment(entry_of(record), xml, "http://portal.test", "Hans")
+                + b"</feed>"
+            )[0]
+        )
+        assert not missing(record, seen(entry)), record.id
