@@ -206,6 +206,8 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
     [
         ("home", "/nodes/cn/"),
         ("record", f"/records/{ORIGINAL.id}"),
+        ("service", "/records/urn:govhub:yx:11440104MB2C98655W-2022-00027"),
+        ("interaction", "/records/urn:govhub:hd:szxx-2020-072000318"),
         ("catalogue", "/nodes/cn/catalogue"),
         ("search", "/search?q=三项制度"),
         ("directory", "/nodes"),
