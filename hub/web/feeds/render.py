@@ -26,10 +26,10 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from hub.records.decode import record_from_element
 from hub.records.html import close_for_html
 from hub.records.model import CHINA, XHTML_NS, Attachment
 from hub.records.model import NS as RECORD
-from hub.records.read import parse as parse_record
 from hub.records.safe_xml import Limits, parse_untrusted
 from hub.store.feed_log.log import LogEntry
 from hub.web import kinds
@@ -192,7 +192,7 @@ def _parts(entry: LogEntry, xml: str, script: str) -> _Parts:
 
     body_element = root.find(f"{{{RECORD}}}body")
     body = [copy.deepcopy(child) for child in body_element] if body_element is not None else []
-    model = parse_record(xml.encode("utf-8"), entry.id)
+    model = record_from_element(root, entry.id)  # checked when stored: read, not checked again
     sections = kinds.sections(model, table=True)
     shown = section_elements(sections)
     summary = root.findtext(f"{{{RECORD}}}summary")
