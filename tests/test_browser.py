@@ -154,6 +154,22 @@ def test_pages_render_with_the_agency_name(site: str, driver: WebDriver) -> None
     assert driver.current_url == f"{site}/records/{INTERPRETATION.id}"
 
 
+def test_data_tables_and_the_guide_have_borders(site: str, driver: WebDriver) -> None:
+    """A body's data table (statistics.xml) and the 办事指南 table draw their cell borders."""
+    for path, cells in (
+        ("/records/urn:govhub:gd:11440000006939844R-2022-00018", ".body table td"),
+        ("/records/urn:govhub:yx:11440104MB2C98655W-2022-00027", "table.guide td"),
+    ):
+        driver.get(site + path)
+        cell = driver.find_element(By.CSS_SELECTOR, cells)
+        style = driver.execute_script(
+            "const s = getComputedStyle(arguments[0]);"
+            " return [s.borderTopStyle, s.borderLeftStyle, parseFloat(s.borderTopWidth)];",
+            cell,
+        )
+        assert style[:2] == ["solid", "solid"] and style[2] >= 1, (path, style)
+
+
 @pytest.mark.parametrize("path", ["/nodes/cn/", f"/records/{ORIGINAL.id}"])
 def test_every_link_on_the_page_works(site: str, driver: WebDriver, path: str) -> None:
     driver.get(site + path)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from hub.records.model import CHINA, Interaction, Record, Service
+from hub.store.links.queries import OUTGOING
 
 KIND_NAMES = {
     "document": "政策文件",
@@ -31,14 +32,7 @@ KIND_NAMES = {
     "interaction": "互动交流",
 }
 VALIDITY = {"in-force": "有效", "amended": "已修改", "repealed": "已废止", "expired": "已失效"}
-RELATIONS = {
-    "interprets": "解读对象",
-    "implements": "贯彻落实",
-    "republishes": "转载自",
-    "amends": "修改",
-    "repeals": "废止",
-    "replies-to": "答复",
-}
+RELATIONS = OUTGOING  # how a record page names what a record relates to
 LANGUAGE_NAMES = {
     "zh-Hans": "简体中文",
     "zh-Hant": "繁体中文",

@@ -26,6 +26,7 @@ from hub.errors import RequestError
 from hub.federation import Federation, Node
 from hub.records.model import CHINA
 from hub.store.links.queries import OUTGOING
+from hub.web import kinds
 from hub.web.context import PORTAL, Portal
 from hub.web.kinds import human_size
 from hub.web.traditional import to_traditional
@@ -46,18 +47,8 @@ LEVELS = {
     "municipal": "市级",
     "county": "县级",
 }
-VALIDITY = {"in-force": "有效", "amended": "已修改", "repealed": "已废止", "expired": "已失效"}
-KINDS = {
-    "document": "政策文件",
-    "news": "新闻",
-    "notice": "通知公告",
-    "interpretation": "政策解读",
-    "emergency": "应急信息",
-    "statistics": "统计数据",
-    "profile": "机构概况",
-    "service": "办事服务",
-    "interaction": "互动交流",
-}
+VALIDITY = kinds.VALIDITY
+KINDS = kinds.KIND_NAMES
 
 
 @dataclass(frozen=True)
