@@ -57,6 +57,9 @@ def read_node(scope: Scope, table: dict[str, Any]) -> Node:
         parent=read_parent(scope, table, level),
         site_code=text(scope, table, "site_code", rule=_site_code_issue),
         domain=text(scope, table, "domain", rule=rules.domain_problem),
+        icp=text(scope, table, "icp", rule=rules.icp_problem, required=False) or None,
+        police_filing=text(scope, table, "police_filing", rule=rules.police_problem, required=False)
+        or None,
         languages=texts(scope, table, "languages", allowed=rules.LANGUAGES)
         or rules.DEFAULT_LANGUAGES,
         sources=read_sources(scope, table),
