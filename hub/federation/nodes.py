@@ -27,6 +27,8 @@ _MISSING_EXPECTED = {
     "parent": "the id of the parent node (only the central node has none)",
     "site_code": SITE_CODE_EXPECTED,
     "domain": rules.DOMAIN_EXPECTED,
+    "icp": rules.ICP_EXPECTED,
+    "police_filing": rules.POLICE_EXPECTED,
     "sources/name": "a name for the source, unique in this node",
     "sources/adapter": "the name of an adapter, e.g. feed or folder",
     "subscribe/from": "the id of an ancestor of this node",
@@ -103,7 +105,7 @@ def text(
             scope.problem(keys, "is missing", _hint(keys))
         return ""
     if not isinstance(value, str):
-        scope.problem(keys, f"must be a string, not {toml_type(value)}")
+        scope.problem(keys, f"must be a string, not {toml_type(value)}", _hint(keys))
         return ""
     if not value.strip():
         scope.problem(keys, "is blank", _hint(keys))

@@ -5,8 +5,9 @@ shared state as ``request.app[PORTAL]``: the pages for people, robots.txt and
 the sitemaps, the RSS/Atom feeds, the JSON API, its search, and the OpenAPI
 description of the API (last: it describes what the API parts registered).
 Listing the parts here, explicitly, keeps start-up free of plugin discovery.
-Every error, whatever the part, goes through the one error middleware (``hub.http.errors``): the pages'
-HTML error page for people's addresses, the one JSON shape for the others.
+Every error, whatever the part, goes through the one error middleware
+(``hub.http.errors``): the pages' HTML error page for people's addresses, the
+one JSON shape for the others.
 """
 
 from __future__ import annotations
