@@ -196,7 +196,7 @@ def test_conditional_get_and_current_as_records_change(pg_conn: Connection, pg_u
         assert again[0] == 304
     added = variant(DOCUMENT, "gz", "fresh-1", title="新发布的文件")
     fill(pg_conn, added)
-    for path, (_, headers, body) in zip(paths, first, strict=True):
+    for path, (_, headers, _body) in zip(paths, first, strict=True):
         (now,) = fetch_all(pg_url, [path], headers={"If-None-Match": headers["ETag"]})
         assert now[0] == 200 and now[1]["ETag"] != headers["ETag"], path
     (gz,) = fetch_all(pg_url, ["/sitemaps/nodes/gz/1.xml"])
