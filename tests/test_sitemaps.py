@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from test_links import DOCUMENT, FEDERATION, example, variant
 from test_pages import fill
 
 from hub.http.listen import listen
+from hub.records.model import Status
 from hub.store.connection import Connection
 from hub.web.app import make_app
 from hub.web.context import Portal
@@ -137,6 +139,15 @@ def test_robots_allows_everything_and_names_the_index(pg_conn: Connection, pg_ur
     assert not [line for line in lines if line.startswith("Disallow:")]
 
 
+def test_an_empty_store_has_an_empty_index(pg_conn: Connection, pg_url: str) -> None:
+    ((status, headers, body),) = fetch_all(pg_url, ["/sitemap.xml"])
+    assert status == 200 and headers["ETag"] and "Last-Modified" not in headers
+    root = etree.fromstring(body)
+    assert root.tag == f"{{{NS}}}sitemapindex" and len(root) == 0
+    ((status, _, _),) = fetch_all(pg_url, ["/sitemaps/nodes/cn/1.xml"])
+    assert status == 404
+
+
 def test_every_public_record_once_per_node_and_once_per_topic_class(
     pg_conn: Connection, pg_url: str
 ) -> None:
@@ -201,6 +212,14 @@ def test_conditional_get_and_current_as_records_change(pg_conn: Connection, pg_u
         assert now[0] == 200 and now[1]["ETag"] != headers["ETag"], path
     (gz,) = fetch_all(pg_url, ["/sitemaps/nodes/gz/1.xml"])
     assert added.id in unquote(gz[2].decode()) and added.id not in unquote(first[1][2].decode())
+    gone = dataclasses.replace(
+        added, revision=added.revision + 1, status=Status("withdrawn", "测试撤回")
+    )
+    fill(pg_conn, gone)
+    (now,) = fetch_all(
+        pg_url, ["/sitemaps/nodes/gz/1.xml"], headers={"If-None-Match": gz[1]["ETag"]}
+    )
+    assert now[0] == 200 and added.id not in unquote(now[2].decode()), "a withdrawn record leaves"
 
 
 def test_bad_addresses_answer_404_or_400_never_5xx(pg_conn: Connection, pg_url: str) -> None:
