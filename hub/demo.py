@@ -59,7 +59,7 @@ from hub.settings import Settings
 from hub.store import connect, count_records, list_records, migrate
 from hub.store.followers import run_followers
 from hub.store.opening import database_url
-from hub.web.pages.routes import HOME, NODE_LINKS
+from hub.web.pages.routes import HOME
 from hub.web.serve import PortalOptions, serving_portal
 
 T = TypeVar("T")
@@ -218,11 +218,11 @@ class Demo:
         followers.result()  # a follower's error, if one failed
 
     def _extend(self, app: web.Application) -> None:
-        """The demo's additions to the portal: ``/`` shows the node directory, which links
-        every node's inbox and status; the node apps live under ``/demo/nodes/{id}/``."""
+        """The demo's additions to the portal: ``/`` shows the node directory; every node's
+        inbox and status (operators' addresses, printed on the console, never linked from
+        citizens' pages) lead to the node apps under ``/demo/nodes/{id}/``."""
         app[DEMO] = self
         app[HOME] = "/nodes"
-        app[NODE_LINKS] = (("收件箱", "/nodes/{id}/inbox.atom"), ("状态", "/nodes/{id}/status"))
         app.router.add_get("/records.json", _records_json)
         app.router.add_get(r"/nodes/{id}/{name:inbox\.(?:atom|rss|json)|status}", _to_node_app)
         for node in self.federation.nodes.values():

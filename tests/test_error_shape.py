@@ -297,7 +297,7 @@ def test_every_portal_route_answers_hostile_requests_in_the_one_shape(
 ) -> None:
     url, record = filled
     app = make_portal(Portal(FEDERATION, None, "", "cn"))  # type: ignore[arg-type]
-    samples = {"id": "gd", "name": "portal.css"}
+    samples = {"id": "gd", "name": "portal.css", "page": "1"}
     with serving(portal(url)) as client:
         sent = walk(client, app, samples, machine_address)
         for path in (f"/records/{quote(record)}", f"/api/records/{quote(record)}"):

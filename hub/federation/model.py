@@ -47,6 +47,8 @@ class Node:
     it; the values themselves are read only by the node, at run time, through
     ``resolve_credentials``. ``path`` is the dotted chain of ids from the root
     (``cn.gd.gz``) and ``line`` the line of the node's ``[[node]]`` header.
+    ``icp`` and ``police_filing`` are the site's ICP and 公安 filing numbers, which
+    its page footers show; ``None`` where the map does not give them.
     """
 
     id: str
@@ -55,6 +57,8 @@ class Node:
     parent: str | None
     site_code: str
     domain: str
+    icp: str | None = None
+    police_filing: str | None = None
     languages: tuple[str, ...] = ("zh-Hans",)
     sources: tuple[Source, ...] = ()
     credentials: Mapping[str, str] = field(default_factory=_empty, hash=False)

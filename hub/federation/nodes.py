@@ -27,6 +27,8 @@ _MISSING_EXPECTED = {
     "parent": "the id of the parent node (only the central node has none)",
     "site_code": SITE_CODE_EXPECTED,
     "domain": rules.DOMAIN_EXPECTED,
+    "icp": rules.ICP_EXPECTED,
+    "police_filing": rules.POLICE_EXPECTED,
     "sources/name": "a name for the source, unique in this node",
     "sources/adapter": "the name of an adapter, e.g. feed or folder",
     "subscribe/from": "the id of an ancestor of this node",
@@ -57,6 +59,9 @@ def read_node(scope: Scope, table: dict[str, Any]) -> Node:
         parent=read_parent(scope, table, level),
         site_code=text(scope, table, "site_code", rule=_site_code_issue),
         domain=text(scope, table, "domain", rule=rules.domain_problem),
+        icp=text(scope, table, "icp", rule=rules.icp_problem, required=False) or None,
+        police_filing=text(scope, table, "police_filing", rule=rules.police_problem, required=False)
+        or None,
         languages=texts(scope, table, "languages", allowed=rules.LANGUAGES)
         or rules.DEFAULT_LANGUAGES,
         sources=read_sources(scope, table),
@@ -100,7 +105,7 @@ def text(
             scope.problem(keys, "is missing", _hint(keys))
         return ""
     if not isinstance(value, str):
-        scope.problem(keys, f"must be a string, not {toml_type(value)}")
+        scope.problem(keys, f"must be a string, not {toml_type(value)}", _hint(keys))
         return ""
     if not value.strip():
         scope.problem(keys, "is blank", _hint(keys))

@@ -35,6 +35,8 @@ NODE_KEYS = (
     "parent",
     "site_code",
     "domain",
+    "icp",
+    "police_filing",
     "languages",
     "sources",
     "credentials",
@@ -48,6 +50,17 @@ ID_EXPECTED = "a lowercase slug: a letter, then up to 31 letters, digits or '-' 
 DOMAIN_EXPECTED = "a lowercase host name ending in .gov.cn or .政务 (.cn for Chinese names)"
 ENV_EXPECTED = 'an env reference { env = "VAR_NAME" } with an upper-case variable name'
 
+ICP_EXPECTED = (
+    "the ICP filing number as the footer shows it: a province's one-character abbreviation,"
+    " ICP备, the number and 号, optionally -n (粤ICP备05070829号, 京ICP备05070218号-1)"
+)
+POLICE_EXPECTED = (
+    "the 公安 filing number as the footer shows it: a province's one-character abbreviation,"
+    " 公网安备, 14 digits and 号 (粤公网安备 44010402000101号)"
+)
+
+_ICP = re.compile(r"[\u4e00-\u9fff]ICP备\d{6,10}号(?:-\d{1,3})?")
+_POLICE = re.compile(r"[\u4e00-\u9fff]公网安备 ?\d{14}号")
 _ID = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _LABEL = re.compile(r"(?!-)[a-z0-9\u4e00-\u9fff-]{1,63}(?<!-)")
@@ -81,6 +94,20 @@ def domain_problem(value: str) -> Issue:
     if not any(value.endswith("." + suffix) for suffix in suffixes):
         return f"{value!r} is not a government domain", DOMAIN_EXPECTED
     return None
+
+
+def icp_problem(value: str) -> Issue:
+    """The ICP filing number (ICP备案号) of the 2005 MIIT rules, as sites print it."""
+    if _ICP.fullmatch(value):
+        return None
+    return f"{value!r} is not an ICP filing number", ICP_EXPECTED
+
+
+def police_problem(value: str) -> Issue:
+    """The public-security filing number (公安机关备案号, 公网安备) as sites print it."""
+    if _POLICE.fullmatch(value):
+        return None
+    return f"{value!r} is not a 公安 filing number", POLICE_EXPECTED
 
 
 def level_problem(value: str) -> Issue:

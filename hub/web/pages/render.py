@@ -29,6 +29,7 @@ from hub.store.links.queries import OUTGOING
 from hub.web import kinds
 from hub.web.context import PORTAL, Portal
 from hub.web.kinds import human_size
+from hub.web.pages.tags import crumbs, page_tags
 from hub.web.traditional import to_traditional
 
 HERE = Path(__file__).parent
@@ -174,10 +175,13 @@ class View:
         ]
 
     def render(self, name: str, *, node: Node, status: int = 200, **context: Any) -> web.Response:
-        """The page ``name`` for ``node`` (whose legal name the page states)."""
+        """The page ``name`` for ``node`` (whose legal name the page states), with the meta
+        tags and the 当前位置 breadcrumb its kind carries (``hub.web.pages.tags``)."""
         portal_node = self.federation.node(self.portal.scope)
         context.setdefault("feeds", self.feeds(node))
         context.setdefault("alternates", [])
+        context.setdefault("meta_tags", page_tags(name, node, context))
+        context.setdefault("crumbs", crumbs(name, node, portal_node, context, self.url))
         text = (
             self.request.app[TEMPLATES]
             .get(self.lang, name)

@@ -44,8 +44,6 @@ PAGE = 50  # rows per catalogue or search page
 CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z))\|(urn:govhub:[!-~]{1,200})")
 HOME = web.AppKey("pages_home", str)
 """Where ``/`` leads (set before serving); by default the portal node's home page."""
-NODE_LINKS = web.AppKey("pages_node_links", tuple)
-"""Extra links per node in the directory: ``(label, "/nodes/{id}/…")`` pairs (demo inboxes)."""
 
 
 def setup(app: web.Application) -> None:
@@ -99,8 +97,7 @@ async def _directory(request: web.Request) -> web.StreamResponse:
     nodes = [
         (n, n.path.count(".") - root.path.count(".")) for n in view.federation.subtree(root.id)
     ]
-    extra = [(label, path) for label, path in request.app.get(NODE_LINKS, ())]
-    return view.render("directory.html", node=root, nodes=nodes, extra=extra)
+    return view.render("directory.html", node=root, nodes=nodes)
 
 
 async def _home(request: web.Request) -> web.StreamResponse:
