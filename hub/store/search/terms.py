@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
 import unicodedata
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import opencc
@@ -178,6 +178,13 @@ def indexed_text(
     heading_terms = sorted({term_id(t) for t in head})
     terms = sorted(set(heading_terms) | {term_id(t) for t in text_terms(content)})
     return IndexedText(heading, content, validity, heading_terms, terms)
+
+
+def written_content(xml: str, where: str) -> str:
+    """A stored record's summary and body text as written (not normalised): the text
+    that snippets are cut from."""
+    summary, body, _, _ = _xml_text(xml, where)
+    return f"{summary}\n{body}"[:MAX_CONTENT]
 
 
 def _xml_text(xml: str, where: str) -> tuple[str, str, str | None, str | None]:
