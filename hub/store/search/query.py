@@ -63,6 +63,7 @@ MAX_LIMIT = 100
 MAX_WINDOW = 20_000  # newest rows checked one by one, at most, before GIN is used
 COUNT_CAP = 1_000  # matching records counted, at most
 SORTS = ("relevance", "date")
+_FIRST = {"relevance": "h", "date": "d"}  # the first ranking group of each sort
 FIRST_YEAR, LAST_YEAR = 1949, 2999  # years a ``year`` filter may name
 
 _DOC_NUMBER = re.compile(r"\S+〔[0-9]{4}〕[0-9]+号")
@@ -83,9 +84,10 @@ class SearchQueryError(RequestError, ValueError):
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     """What to search for: ``text`` (parts separated by white space, all required) and
-        filters. ``scope`` is a node *path* (``cn.gd``: that node and every node below);
-        ``since`` ≤ published < ``until``, and within ``year`` (China time) if given; ``sort``
-    is ``relevance`` or ``date``; ``cursor`` is a previous result's ``next_cursor``."""
+            filters. ``scope`` is a node *path* (``cn.gd``: that node and every node below);
+            ``since`` ≤ published < ``until``, and within ``year`` (China time) if given; ``sort``
+        is ``relevance`` or ``date``; ``cursor`` is a previous result's ``next_cursor`` (it goes
+    on in the order it was made in, whatever ``sort`` says)."""
 
     text: str
     scope: str | None = None
@@ -133,11 +135,7 @@ class SearchQuery:
                 "year", f"year must be {FIRST_YEAR} to {LAST_YEAR}, not {self.year}"
             )
         if self.cursor is not None:
-            group, _ = _parse_cursor(self.cursor)
-            if (group == "d") != (self.sort == "date"):
-                raise SearchQueryError(
-                    "cursor", "the cursor is of another sort order; start again without it"
-                )
+            _parse_cursor(self.cursor)
 
     @property
     def parts(self) -> list[str]:
@@ -181,8 +179,9 @@ async def search(pool_conn: AsyncConnection[Any], query: SearchQuery) -> SearchR
     """Run ``query`` on ``pool_conn`` (an async connection, e.g. from the portal's pool);
     raise ``SearchQueryError`` for a bad query. Read-only; no statement is prepared."""
     parts = query.parts
-    phases = ("d",) if query.sort == "date" else ("h", "b")
-    group, after = _parse_cursor(query.cursor) if query.cursor else (phases[0], None)
+    # A cursor goes on in the order it was made in (its group says which), whatever sort.
+    group, after = _parse_cursor(query.cursor) if query.cursor else (_FIRST[query.sort], None)
+    phases = ("d",) if group == "d" else ("h", "b")
     frequency = await frequencies(pool_conn, parts)
     want = query.limit + 1
     rows: list[tuple[Any, ...]] = []

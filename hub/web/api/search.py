@@ -79,7 +79,7 @@ def parse_query(text: str) -> str:
 
 
 def _cursor(text: str) -> str:
-    SearchQuery("x", cursor=text, sort="date" if text.startswith("d") else "relevance")
+    SearchQuery("x", cursor=text)
     return text
 
 
