@@ -35,9 +35,9 @@ from hub.store.search.query import (
     forget_term_statistics,
     search,
 )
-from hub.store.search.schema import REINDEX
+from hub.store.search.schema import REINDEX, REINDEX_STEPS
 from hub.store.search.snippets import marks, segments, snippet
-from hub.store.search.terms import fold_script, normalise, query_terms, text_terms
+from hub.store.search.terms import INDEX_VERSION, fold_script, normalise, query_terms, text_terms
 
 pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
@@ -471,4 +471,5 @@ def test_a_new_index_version_rebuilds_the_index(indexed: str, pg_conn: Connectio
     assert stale.fetchone() == (0,)
     after = pg_conn.execute("SELECT node, records FROM search_node_stats ORDER BY node")
     assert after.fetchall() == before
-    assert REINDEX in MIGRATIONS, "the step is one of the store's migrations"
+    assert max(REINDEX_STEPS) == INDEX_VERSION, "a new index version comes with its step"
+    assert all(step in MIGRATIONS for step in REINDEX_STEPS.values())

@@ -64,3 +64,7 @@ REINDEX = """
 -- Simplified. The search follower starts again from the first record and rewrites each row.
 DELETE FROM followers WHERE name = 'search';
 """
+
+REINDEX_STEPS: dict[int, str] = {2: REINDEX}
+"""The reindex step of each index version after the first (hub.store.search.terms.
+INDEX_VERSION is the newest): a test checks that each is a migration step."""
