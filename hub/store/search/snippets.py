@@ -19,7 +19,7 @@ import functools
 import re
 import unicodedata
 
-from hub.store.search.terms import fold_char
+from hub.store.search.terms import fold_char, fold_script
 
 Span = tuple[int, int]
 
@@ -110,7 +110,15 @@ def snippet(text: str, parts: list[str], *, found: bool = True) -> tuple[str, li
 
 
 def _first(text: str, parts: list[str]) -> int | None:
-    """Offset in ``text`` of the first part found, looking a chunk at a time."""
+    """Offset in ``text`` of the first part found. Most text is found as it is once
+    folded and lower-cased (both keep every offset), which costs a few string scans;
+    other text (full-width Latin letters, another bracket) is aligned a chunk at a time."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        quick = fold_script(lowered)
+        found = [i for i in (quick.find(p) for p in parts) if i >= 0]
+        if found:
+            return min(found)
     longest = max((len(p) for p in parts), default=0)
     for base in range(0, len(text), _CHUNK):
         chunk = text[base : base + _CHUNK + 4 * longest]
