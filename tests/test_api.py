@@ -418,6 +418,16 @@ def test_search_endpoint(loaded: str) -> None:
         assert [h["id"].rsplit(":", 1)[1] for h in dated["hits"]] == ["t1", "t2"]
         await client.error("/api/search", 400, "cursor", q="碳汇", cursor="x")
         await client.error("/api/search", 400, "scope", q="碳汇", scope="nowhere")
+        # one script; the page's filter and sort names; count and marks
+        hant = await client.json("/api/search", "SearchPage", q="碳匯", sort="date", year="2024")
+        assert [h["id"].rsplit(":", 1)[1] for h in hant["hits"]] == ["t8", "t4", "t2", "t1", "t3"]
+        assert hant["total"] == 5 and hant["totalMore"] is False
+        first = hant["hits"][3]
+        assert [first["title"][s:e] for s, e in first["titleMarks"]] == ["碳汇"]
+        paged = await client.json("/api/search", "SearchPage", q="碳汇", sort="date", limit="2")
+        assert paged["total"] == 5 and "sort=date" in paged["next"]
+        await client.error("/api/search", 400, "year", q="碳汇", year="24")
+        await client.error("/api/search", 400, "sort", q="碳汇", sort="best")
 
     serve(loaded, work)
 

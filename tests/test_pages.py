@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -312,6 +313,12 @@ def test_catalogue_browses_by_topic_and_year_and_pages(pg_conn: Connection, pg_u
         "/nodes/cn/?lang=klingon",
         "/search?q=" + "长" * 300,
         "/search?q=x&node=nowhere",
+        "/search?q=x&scope=nowhere",
+        "/search?q=x&kind=memo",
+        "/search?q=x&topic=天气",
+        "/search?q=x&year=19",
+        "/search?q=x&sort=best",
+        "/search?q=x&cursor=nonsense",
     ],
 )
 def test_bad_parameters_get_a_400_page(pg_conn: Connection, pg_url: str, path: str) -> None:
@@ -352,6 +359,39 @@ def test_search_finds_records_and_pages_through_them(pg_conn: Connection, pg_url
     scoped = get(pg_url, "/search?q=三项制度&node=gd")
     assert scoped.doc.xpath("//ol[@class='results']") == []
     assert "没有找到" in scoped.texts("//p[@class='about']")[0]
+
+
+def test_search_page_counts_marks_filters_and_keeps_each_script(
+    pg_conn: Connection, pg_url: str
+) -> None:
+    written = variant(
+        DOCUMENT, "gz", "trad-search", title="關於推行行政執法公示制度的意見：（試行）"
+    )
+    fill(pg_conn, written, hostile())
+    page = get(pg_url, "/search?q=执法公示")  # Simplified query: the Traditional record too
+    results = "//ol[@class='results']/li"
+    assert page.texts("//p[@class='about']//span[@class='count']") == ["3"]
+    titles = page.texts(f"{results}/a[@class='title']")
+    assert "關於推行行政執法公示制度的意見：（試行）" in titles, "as written, punctuation too"
+    marked = page.doc.xpath(f"{results}/a[@class='title']/mark/text()")
+    assert set(marked) == {"执法公示", "執法公示"}
+    # every filter and the sort are links that carry the query
+    meta = page.doc.xpath(f"{results}//span[@class='meta']/a/@href")
+    assert "/search?q=执法公示&scope=gz" in [unquote(h) for h in meta]
+    assert any("kind=document" in h for h in meta) and any("year=" in h for h in meta)
+    by_date = page.doc.xpath("//p[@class='sort']/a/@href")[0]
+    assert unquote(by_date) == "/search?q=执法公示&sort=date"
+    narrowed = get(pg_url, "/search?q=執法公示&scope=gz&kind=document&sort=date")
+    assert narrowed.doc.xpath(f"{results}/a[@class='title']/@href") == [f"/records/{written.id}"]
+    assert len(narrowed.doc.xpath("//ul[@class='filters']/li")) == 3
+    assert get(pg_url, "/search?q=执法公示&year=1990").doc.xpath(results) == []
+    # Traditional page: every result in Traditional, marks kept
+    traditional = get(pg_url, "/search?q=执法公示&lang=zh-Hant")
+    assert set(traditional.doc.xpath(f"{results}/a[@class='title']/mark/text()")) == {"執法公示"}
+    # marks never let markup in
+    hostile_page = get(pg_url, "/search?q=alert")
+    assert hostile_page.doc.xpath("//main//script | //main//img") == []
+    assert hostile_page.doc.xpath(f"{results}/a[@class='title']/mark/text()")[0] == "alert"
 
 
 def test_traditional_pages_convert_text_but_not_addresses(pg_conn: Connection, pg_url: str) -> None:

@@ -25,6 +25,7 @@ from hub.records import Record, Status, Topic, parse
 from hub.records.model import XHTML_NS, Origin
 from hub.store import StoredRecord, upsert_records
 from hub.store.connection import Connection
+from hub.store.migrations import MIGRATIONS
 from hub.store.search import query as search_module
 from hub.store.search.index import FOLLOWER, index_records
 from hub.store.search.query import (
@@ -34,7 +35,9 @@ from hub.store.search.query import (
     forget_term_statistics,
     search,
 )
-from hub.store.search.terms import normalise, query_terms, text_terms
+from hub.store.search.schema import REINDEX, REINDEX_STEPS
+from hub.store.search.snippets import marks, segments, snippet
+from hub.store.search.terms import INDEX_VERSION, fold_script, normalise, query_terms, text_terms
 
 pg_url = postgres_fixtures.own_pg_url  # reads the change feed: a server of its own
 pg_conn = postgres_fixtures.pg_conn
@@ -361,3 +364,112 @@ def test_indexer_runs_until_stopped(pg_conn: Connection, pg_url: str) -> None:
             await task
 
     assert asyncio.run(go()) == ["t1", "t3", "t2"]
+
+
+# -- one script: Traditional and Simplified find each other -----------------------------
+
+
+def test_traditional_folds_to_simplified_character_by_character() -> None:
+    pairs = {
+        "國務院": "国务院",
+        "防風": "防风",
+        "綫路": "线路",  # Hong Kong form
+        "裏面": "里面",  # Taiwan and Hong Kong form
+        "著作": "着作",  # Taiwan form, folded with the Simplified 著 alike
+        "國辦發〔2006〕104號": "国办发〔2006〕104号",
+    }
+    for traditional, simplified in pairs.items():
+        assert normalise(traditional) == normalise(simplified), traditional
+    text = "國務院關於防風的通知：（一）……"
+    assert fold_script(text) == fold_script(fold_script(text)), "folding twice changes nothing"
+    assert len(fold_script(text)) == len(text), "one character for one"
+    # A substring folds as it folds inside the text (no phrase conversion).
+    assert fold_script(text)[2:6] == fold_script(text[2:6])
+
+
+def test_a_query_in_one_script_finds_records_in_the_other(
+    indexed: str, pg_conn: Connection
+) -> None:
+    store(
+        pg_conn,
+        [
+            make_record("f1", "關於做好防風工作的通知", "各區：請做好防風準備。", day=70),
+            make_record("f2", "国务院关于防风的意见", "防风工作。", node="cn", day=71),
+            make_record(
+                "f3", "轉發文件", "內容。", node="cn", day=72, doc_number="國辦發〔2019〕7號"
+            ),
+        ],
+    )
+    follow(pg_conn)
+    assert ids(run_search(indexed, "防风")) == ["f2", "f1"]
+    assert ids(run_search(indexed, "防風")) == ["f2", "f1"]
+    assert "t5" in ids(run_search(indexed, "國務院"))  # 国务院办公厅通知
+    assert ids(run_search(indexed, "國務院 防風")) == ["f2"]
+    for form in ("国办发[2019]7号", "國辦發（2019）7號", "国办发〔2019〕7号"):
+        assert ids(run_search(indexed, form)) == ["f3"], form
+    # Shown as written: the Traditional record's title and snippet stay Traditional.
+    hit = run_search(indexed, "防风").hits[1]
+    assert hit.title == "關於做好防風工作的通知"
+    assert [hit.title[s:e] for s, e in hit.title_marks] == ["防風"]
+    assert "請做好防風準備。" in hit.snippet
+    assert [hit.snippet[s:e] for s, e in hit.snippet_marks] == ["防風"]
+
+
+def test_snippets_keep_what_was_written_and_mark_every_match(
+    indexed: str, pg_conn: Connection
+) -> None:
+    body = "前言。" * 20 + "根据《碳汇管理办法》（试行）：一、碳汇……二、ＡＢＣ。"
+    store(pg_conn, [make_record("s1", "年度要点", body, day=80)])
+    follow(pg_conn)
+    hit = run_search(indexed, "碳汇 ABC").hits[0]
+    assert hit.snippet.startswith("…"), "text before the window is left out, and says so"
+    assert "根据《碳汇管理办法》（试行）：一、碳汇……二、ＡＢＣ。" in hit.snippet
+    assert [hit.snippet[s:e] for s, e in hit.snippet_marks] == ["碳汇", "碳汇", "ＡＢＣ"]
+    assert hit.title_marks == []
+
+
+def test_marks_and_snippets_without_a_database() -> None:
+    assert marks("国办发[2006]104号", [normalise("国办发〔2006〕104号")]) == [(0, 13)]
+    assert marks("碳汇碳汇", ["碳汇"]) == [(0, 4)], "adjacent matches make one mark"
+    assert marks("", ["碳汇"]) == []
+    text, spans = snippet("甲" * 300, ["乙"], found=False)
+    assert text == "甲" * 120 + "…" and spans == []
+    assert segments("ab<c>d", [(2, 5)]) == [("ab", False), ("<c>", True), ("d", False)]
+
+
+def test_sort_by_date_year_and_count(indexed: str) -> None:
+    by_date = run_search(indexed, "碳汇", sort="date")
+    assert ids(by_date) == ["t8", "t4", "t2", "t1", "t3"], "newest first, title or not"
+    assert by_date.total == 5 and not by_date.total_more
+    assert all_pages(indexed, "碳汇", 2, sort="date") == ids(by_date)
+    paged = run_search(indexed, "碳汇", limit=2)
+    assert paged.total == 5 and paged.next_cursor is not None
+    # a cursor goes on in the order it was made in
+    rest = run_search(indexed, "碳汇", limit=10, cursor=paged.next_cursor, sort="date")
+    assert ids(paged) + ids(rest) == ["t1", "t3", "t8", "t4", "t2"]
+    assert ids(run_search(indexed, "碳汇", year=2024)) == ["t1", "t3", "t8", "t4", "t2"]
+    assert run_search(indexed, "碳汇", year=2023).hits == []
+    with pytest.raises(SearchQueryError) as caught:
+        SearchQuery("碳汇", year=12)
+    assert caught.value.parameter == "year"
+    with pytest.raises(SearchQueryError) as caught:
+        SearchQuery("碳汇", sort="best")
+    assert caught.value.parameter == "sort"
+
+
+def test_a_new_index_version_rebuilds_the_index(indexed: str, pg_conn: Connection) -> None:
+    """The REINDEX step (an index made before Traditional was folded) rebuilds every row
+    through the follower; the node counts stay right."""
+    counts = pg_conn.execute("SELECT node, records FROM search_node_stats ORDER BY node")
+    before = counts.fetchall()
+    pg_conn.execute("UPDATE search_docs SET heading = 'stale', heading_terms = '{}'")
+    with pg_conn.transaction():
+        pg_conn.execute(REINDEX)
+    follow(pg_conn)
+    assert ids(run_search(indexed, "碳汇"))[:2] == ["t1", "t3"]
+    stale = pg_conn.execute("SELECT count(*) FROM search_docs WHERE heading = 'stale'")
+    assert stale.fetchone() == (0,)
+    after = pg_conn.execute("SELECT node, records FROM search_node_stats ORDER BY node")
+    assert after.fetchall() == before
+    assert max(REINDEX_STEPS) == INDEX_VERSION, "a new index version comes with its step"
+    assert all(step in MIGRATIONS for step in REINDEX_STEPS.values())

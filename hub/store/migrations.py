@@ -101,6 +101,7 @@ MIGRATIONS: tuple[Step, ...] = (
     schema_search.STEP,
     schema_feeds.STEP,
     schema_links.STEP,
+    schema_search.REINDEX,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

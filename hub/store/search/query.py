@@ -12,11 +12,17 @@ any brackets around a year turned into 〔〕, so 国办发[2006]104号 finds
 own term) find the candidate rows through GIN, and ``strpos`` confirms the
 exact substring, which also removes hash collisions.
 
-Ranking: first the records whose *heading* holds every part (a document or
-index number as the record's own number, the whole token finds those; other
-words in the title), then the others; within each group, the most recently
-published first, then by id. The order is total, so the cursor
-``group|published|id`` pages without gaps or duplicates.
+Ranking (``sort="relevance"``): first the records whose *heading* holds every
+part (a document or index number as the record's own number, the whole token
+finds those; other words in the title), then the others; within each group, the
+most recently published first, then by id. ``sort="date"``: one group (``d``),
+newest first. The order is total, so the cursor ``group|published|id`` pages
+without gaps or duplicates.
+
+Results come as written: the title and a snippet of the record's own text (its
+script, its full-width punctuation), with the places of the parts in them
+(``hub.store.search.snippets``). ``total`` counts the matching records up to
+``COUNT_CAP``; past it, ``total_more`` says there are more.
 
 Plans: a common term matches so many rows that reading the GIN posting list
 and sorting every match costs more than walking the newest rows and checking
@@ -32,8 +38,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,18 +45,33 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from hub.codes import normalise_doc_number
-from hub.errors import RequestError
+from hub.errors import RecordInvalid, RequestError
 from hub.store.queries import CHINA, PATH, filter_conditions
-from hub.store.search.terms import normalise, query_terms, term_id, whole_number_token
+from hub.store.search.plans import forget_term_statistics, frequencies
+from hub.store.search.snippets import Span, marks, snippet
+from hub.store.search.terms import (
+    normalise,
+    query_terms,
+    term_id,
+    whole_number_token,
+    written_content,
+)
 
 MAX_QUERY = 200  # characters
 MAX_PARTS = 8
 MAX_LIMIT = 100
 MAX_WINDOW = 20_000  # newest rows checked one by one, at most, before GIN is used
-STATS_TTL = 300.0  # seconds the term frequencies read from pg_stats are kept
+COUNT_CAP = 200  # matching records counted, at most: each one counted is read and checked
+SORTS = ("relevance", "date")
+_FIRST = {"relevance": "h", "date": "d"}  # the first ranking group of each sort
+FIRST_YEAR, LAST_YEAR = 1949, 2999  # years a ``year`` filter may name
 
 _DOC_NUMBER = re.compile(r"\S+〔[0-9]{4}〕[0-9]+号")
 _INDEX_NUMBER = re.compile(r"[0-9a-z]+/[0-9]{4}-[0-9]+")
+
+
+__all__ = ["SearchHit", "SearchQuery", "SearchQueryError", "SearchResult", "search"]
+__all__ += ["forget_term_statistics"]
 
 
 class SearchQueryError(RequestError, ValueError):
@@ -65,8 +84,10 @@ class SearchQueryError(RequestError, ValueError):
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     """What to search for: ``text`` (parts separated by white space, all required) and
-    filters. ``scope`` is a node *path* (``cn.gd``: that node and every node below);
-    ``since`` ≤ published < ``until``; ``cursor`` is a previous result's ``next_cursor``."""
+            filters. ``scope`` is a node *path* (``cn.gd``: that node and every node below);
+            ``since`` ≤ published < ``until``, and within ``year`` (China time) if given; ``sort``
+        is ``relevance`` or ``date``; ``cursor`` is a previous result's ``next_cursor`` (it goes
+    on in the order it was made in, whatever ``sort`` says)."""
 
     text: str
     scope: str | None = None
@@ -78,6 +99,8 @@ class SearchQuery:
     until: datetime | None = None
     limit: int = 20
     cursor: str | None = None
+    year: int | None = None
+    sort: str = "relevance"
 
     def __post_init__(self) -> None:
         _check_storable(self)
@@ -102,6 +125,15 @@ class SearchQuery:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise SearchQueryError(name, f"{name} needs a time zone")
+        self._check_choices()
+
+    def _check_choices(self) -> None:
+        if self.sort not in SORTS:
+            raise SearchQueryError("sort", f"sort must be relevance or date, not {self.sort!r}")
+        if self.year is not None and not FIRST_YEAR <= self.year <= LAST_YEAR:
+            raise SearchQueryError(
+                "year", f"year must be {FIRST_YEAR} to {LAST_YEAR}, not {self.year}"
+            )
         if self.cursor is not None:
             _parse_cursor(self.cursor)
 
@@ -124,85 +156,61 @@ class SearchHit:
     doc_number: str | None
     index_number: str | None
     in_heading: bool  # every part is in the title, document number or index number
-    snippet: str  # normalised text around the first part found in the content
+    snippet: str  # the record's text as written around the first part found
+    title_marks: list[Span]  # (start, end) of each match in ``title``
+    snippet_marks: list[Span]  # and in ``snippet``
+    group: str  # the ranking group: h (heading), b (body) or d (sorted by date)
 
     @property
     def cursor(self) -> str:
-        return f"{'h' if self.in_heading else 'b'}|{self.published.isoformat()}|{self.id}"
+        return f"{self.group}|{self.published.isoformat()}|{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     hits: list[SearchHit]
     next_cursor: str | None  # pass as SearchQuery.cursor for the next page; None: last page
-    parts: list[str]  # what was looked for, normalised (for highlighting)
+    parts: list[str]  # what was looked for, normalised
+    total: int  # records that match (all pages), at most COUNT_CAP
+    total_more: bool  # more than ``total`` records match
 
 
 async def search(pool_conn: AsyncConnection[Any], query: SearchQuery) -> SearchResult:
     """Run ``query`` on ``pool_conn`` (an async connection, e.g. from the portal's pool);
     raise ``SearchQueryError`` for a bad query. Read-only; no statement is prepared."""
     parts = query.parts
-    group, after = _parse_cursor(query.cursor) if query.cursor else ("h", None)
-    frequency = await _frequencies(pool_conn, parts)
+    # A cursor goes on in the order it was made in (its group says which), whatever sort.
+    group, after = _parse_cursor(query.cursor) if query.cursor else (_FIRST[query.sort], None)
+    phases = ("d",) if group == "d" else ("h", "b")
+    frequency = await frequencies(pool_conn, parts)
     want = query.limit + 1
     rows: list[tuple[Any, ...]] = []
-    for phase in ("h", "b"):
-        if phase == "h" and group == "b":
-            continue
+    for phase in phases[phases.index(group) :]:
         start = after if phase == group else None
-        rows += await _phase(pool_conn, query, parts, phase, start, want - len(rows), frequency)
+        found = await _phase(pool_conn, query, parts, phase, start, want - len(rows), frequency)
+        rows += [(*row, phase) for row in found]
         if len(rows) >= want:
             break
     hits = [_hit(row, parts) for row in rows[: query.limit]]
     more = len(rows) > query.limit
-    return SearchResult(hits, hits[-1].cursor if more and hits else None, parts)
+    if query.cursor is None and not more:
+        total, total_more = len(hits), False
+    else:
+        total, total_more = await _count(pool_conn, query, parts)
+    return SearchResult(hits, hits[-1].cursor if more and hits else None, parts, total, total_more)
 
 
-async def _frequencies(conn: AsyncConnection[Any], parts: list[str]) -> dict[str, float]:
-    """Per column, the estimated share of rows holding every part, and (``rows``) the
-    table's size. A part is taken as common as its rarest term (the bigrams of one word
-    go together), parts as independent of each other; a term that is not among
-    ANALYZE's common ones counts as 0."""
-    rows, common = await _common_terms(conn)
-    per_part = [[term_id(t) for t in query_terms(p)] for p in parts]
-    estimate: dict[str, float] = {"rows": rows}
-    for column in ("terms", "heading_terms"):
-        known = common.get(column, {})
-        estimate[column] = math.prod(
-            min((known.get(t, 0.0) for t in ids), default=1.0) for ids in per_part
-        )
-    return estimate
-
-
-_COMMON: weakref.WeakKeyDictionary[
-    AsyncConnection[Any], tuple[float, float, dict[str, dict[int, float]]]
-] = weakref.WeakKeyDictionary()
-"""Per connection (pooled connections live long): when read, the table's estimated rows,
-and the common terms with their frequencies per column, as ANALYZE left them in
-pg_stats. Kept STATS_TTL seconds."""
-
-
-def forget_term_statistics() -> None:
-    """Read pg_stats again at the next query (after an ANALYZE that should count now)."""
-    _COMMON.clear()
-
-
-async def _common_terms(conn: AsyncConnection[Any]) -> tuple[float, dict[str, dict[int, float]]]:
-    read_at, rows, common = _COMMON.get(conn, (-STATS_TTL, 0.0, {}))
-    if time.monotonic() - read_at < STATS_TTL:
-        return rows, common
-    cursor = await conn.execute(
-        "SELECT attname, most_common_elems::text::integer[], most_common_elem_freqs,"
-        " (SELECT reltuples FROM pg_class WHERE oid = 'search_docs'::regclass)"
-        " FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'search_docs'"
-        " AND attname IN ('terms', 'heading_terms') AND most_common_elems IS NOT NULL",
-        prepare=False,
-    )
-    found = await cursor.fetchall()
-    rows = float(found[0][3]) if found else 0.0
-    common = {column: dict(zip(elems, freqs, strict=False)) for column, elems, freqs, _ in found}
-    _COMMON[conn] = (time.monotonic(), rows, common)
-    return rows, common
+async def _count(
+    conn: AsyncConnection[Any], query: SearchQuery, parts: list[str]
+) -> tuple[int, bool]:
+    """How many records match (every page, any group), counted up to ``COUNT_CAP``."""
+    params: dict[str, Any] = {"cap": COUNT_CAP + 1}
+    match = _match(parts, "d", params)
+    where = sql.SQL(" AND ").join(_filters(query, None, params) + match)
+    count = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM search_docs WHERE {} LIMIT %(cap)s) c")
+    row = await (await conn.execute(count.format(where), params, prepare=False)).fetchone()
+    found = int(row[0]) if row else 0
+    return min(found, COUNT_CAP), found > COUNT_CAP
 
 
 async def _phase(
@@ -216,6 +224,24 @@ async def _phase(
 ) -> list[tuple[Any, ...]]:
     column = "heading_terms" if phase == "h" else "terms"
     params: dict[str, Any] = {"want": want}
+    match = _match(parts, phase, params)
+    filters = _filters(query, after, params)
+    rows: list[tuple[Any, ...]] = []
+    # The newest `window` rows are expected to hold 3 × want hits; checking them one by
+    # one costs less than reading and sorting every match GIN finds when they are fewer.
+    share = frequency[column]
+    window = 3 * want / share if share else math.inf
+    if window <= MAX_WINDOW and window < share * frequency["rows"]:
+        params["window"] = int(window) + 1
+        rows = await _fetch(conn, _windowed(filters, match), params)
+    if len(rows) < want:
+        rows = await _fetch(conn, _direct(filters + match), params)
+    return rows
+
+
+def _match(parts: list[str], phase: str, params: dict[str, Any]) -> list[sql.Composable]:
+    """The conditions of a row of group ``phase`` (h, b or d), their values in ``params``."""
+    column = "heading_terms" if phase == "h" else "terms"
     terms: set[int] = set()
     found = []
     for number, part in enumerate(parts):
@@ -244,19 +270,9 @@ async def _phase(
             )
             for n in range(len(parts))
         ]
-        match.append(sql.SQL("NOT ({})").format(in_heading))
-    filters = _filters(query, after, params)
-    rows: list[tuple[Any, ...]] = []
-    # The newest `window` rows are expected to hold 3 × want hits; checking them one by
-    # one costs less than reading and sorting every match GIN finds when they are fewer.
-    share = frequency[column]
-    window = 3 * want / share if share else math.inf
-    if window <= MAX_WINDOW and window < share * frequency["rows"]:
-        params["window"] = int(window) + 1
-        rows = await _fetch(conn, _windowed(filters, match), params)
-    if len(rows) < want:
-        rows = await _fetch(conn, _direct(filters + match), params)
-    return rows
+        if phase == "b":
+            match.append(sql.SQL("NOT ({})").format(in_heading))
+    return match
 
 
 def _filters(
@@ -270,8 +286,8 @@ def _filters(
         topic=query.topic,
         lang=query.lang,
         scope=query.scope,
-        since=query.since,
-        until=query.until,
+        since=_later(query.since, _year_start(query.year)),
+        until=_earlier(query.until, _year_start(query.year and query.year + 1)),
     )
     if after is not None:
         params["after_published"], params["after_id"] = after
@@ -279,10 +295,22 @@ def _filters(
     return conditions
 
 
+def _year_start(year: int | None) -> datetime | None:
+    return datetime(year, 1, 1, tzinfo=CHINA) if year else None
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(a, b) if a and b else a or b
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a and b else a or b
+
+
 _ORDER = sql.SQL(" ORDER BY published DESC, id DESC")
 _OUTER = sql.SQL(
     "SELECT r.id, r.node, r.kind, r.title, r.published, r.doc_number, r.index_number,"
-    " m.heading, m.content FROM ({}) AS m JOIN records r ON r.id = m.id"
+    " m.heading, m.content, r.xml FROM ({}) AS m JOIN records r ON r.id = m.id"
     " ORDER BY m.published DESC, m.id DESC"
 )
 
@@ -317,9 +345,15 @@ def _is_number(part: str) -> bool:
 
 
 def _hit(row: tuple[Any, ...], parts: list[str]) -> SearchHit:
-    id_, node, kind, title, published, doc_number, index_number, heading, content = row
+    id_, node, kind, title, published, doc_number, index_number, heading, content, *rest = row
+    xml, group = rest
     numbers = heading.split("\n")[1:]
     in_heading = all((p in numbers) if _is_number(p) else (p in heading) for p in parts)
+    try:
+        written = written_content(xml, id_)
+    except (RecordInvalid, ValueError):  # stored XML is valid; the index's text will do
+        written = content
+    text, text_marks = snippet(written, parts, found=any(p in content for p in parts))
     return SearchHit(
         id_,
         node,
@@ -329,16 +363,11 @@ def _hit(row: tuple[Any, ...], parts: list[str]) -> SearchHit:
         doc_number,
         index_number,
         in_heading,
-        snippet(content, parts),
+        text,
+        marks(title, parts),
+        text_marks,
+        group,
     )
-
-
-def snippet(content: str, parts: list[str], before: int = 30, after: int = 90) -> str:
-    """About ``before + after`` characters of ``content`` around the first part found."""
-    found = [i for i in (content.find(p) for p in parts) if i >= 0]
-    start = max(min(found, default=0) - before, 0)
-    text = content[start : start + before + after].replace("\n", " ")
-    return ("…" if start else "") + text + ("…" if start + before + after < len(content) else "")
 
 
 def _check_storable(query: SearchQuery) -> None:
@@ -363,6 +392,6 @@ def _parse_cursor(cursor: str) -> tuple[str, tuple[datetime, str]]:
         when: datetime | None = datetime.fromisoformat(published)
     except ValueError:
         when = None
-    if group not in ("h", "b") or when is None or when.tzinfo is None or not id_:
+    if group not in ("h", "b", "d") or when is None or when.tzinfo is None or not id_:
         raise SearchQueryError("cursor", f"{cursor!r} is not a search cursor (next_cursor)")
     return group, (when, id_)

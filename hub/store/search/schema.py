@@ -13,6 +13,14 @@ per (term, record) pair: about 450 pairs per record, 450 million rows for a
 million records. A withdrawn record keeps its row (``withdrawn``, no terms),
 so that the follower knows a record's previous state when it changes; the
 per-node counts of the node directory (``search_node_stats``) follow from it.
+
+A change to what the index holds (``hub.store.search.terms.INDEX_VERSION``) comes
+with a step of its own, ``REINDEX``, that makes the search follower start again
+from the first record: the index is rebuilt by the hub's own follower, in the
+background, the old rows answering (in the old normalisation) until each is
+replaced; the per-node counts stay right, as the follower counts a replaced row
+once. No stale index is ever kept silently: the hub applies the step when it
+starts (``hub.store.migrations.migrate``).
 """
 
 STEP = """
@@ -49,3 +57,14 @@ CREATE TABLE search_node_stats (
     last_stored    timestamptz
 );
 """
+
+
+REINDEX = """
+-- Index version 2 (hub.store.search.terms.INDEX_VERSION): Traditional characters folded to
+-- Simplified. The search follower starts again from the first record and rewrites each row.
+DELETE FROM followers WHERE name = 'search';
+"""
+
+REINDEX_STEPS: dict[int, str] = {2: REINDEX}
+"""The reindex step of each index version after the first (hub.store.search.terms.
+INDEX_VERSION is the newest): a test checks that each is a migration step."""

@@ -10,6 +10,17 @@ stored as a 32-bit hash (CRC-32) in an ``integer[]`` under GIN.
 Text and queries share one normalisation (``normalise``) and one tokenizer, so
 the index (``hub.store.search.index``) and the query (``hub.store.search.query``)
 always agree on what a term is.
+
+One script: the normalisation folds Traditional characters to Simplified
+(``fold_script``), so 國務院 finds 国务院 and 防风 finds 防風. The folding is one
+character at a time, from OpenCC's Hong Kong, Taiwan and standard Traditional
+→ Simplified profiles in turn (``hk2s``, ``tw2s``, ``t2s``: 綫, 裏, 峯 and 著 fold
+as well as 風), never OpenCC's phrase conversion: a phrase converts according to
+its neighbours, so a word converted on its own (a query) could differ from the
+same word converted inside a text (a record), and a substring search needs
+fold(a + b) = fold(a) + fold(b). A character whose Simplified form is more than
+one character is left as it is. Changing what ``normalise`` does changes what the
+index holds: bump ``INDEX_VERSION`` and add a reindex step (``hub.store.search.schema``).
 """
 
 from __future__ import annotations
@@ -18,13 +29,17 @@ import functools
 import re
 import unicodedata
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import opencc
 from lxml import etree
 
 from hub.records.model import NS
 from hub.records.safe_xml import parse_untrusted
 
+INDEX_VERSION = 2  # 1: NFKC and lower case; 2: and Traditional folded to Simplified
+FOLDING_PROFILES = ("hk2s.json", "tw2s.json", "t2s.json")
 MAX_CONTENT = 100_000  # characters of summary and body indexed per record; the rest is not
 
 _CJK = (
@@ -42,10 +57,61 @@ _BLOCKS = frozenset(
 
 
 def normalise(text: str) -> str:
-    """Searchable form of text: NFKC, lower case, 〔year〕 brackets, one space between runs."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """Searchable form of text: NFKC, lower case, Simplified characters (``fold_script``),
+    〔year〕 brackets, one space between runs."""
+    text = fold_script(unicodedata.normalize("NFKC", text).lower())
     text = _SERIAL_LEADING_ZEROS.sub("", _YEAR_IN_BRACKETS.sub(r"〔\1〕", text))
     return _SPACES.sub(" ", text).strip()
+
+
+def fold_script(text: str) -> str:
+    """``text`` with each Traditional (standard, Hong Kong or Taiwan) character in its
+    Simplified form; other characters as they are. Length and positions are kept."""
+    table, traditional = _folding()
+    found = traditional.intersection(text)
+    if len(found) > 64:
+        return text.translate(table)
+    for char in found:  # most texts have none: a few replaces cost less than a translation
+        text = text.replace(char, table[ord(char)])
+    return text
+
+
+def fold_char(char: str) -> str:
+    """One character folded as ``fold_script`` folds it."""
+    return _folding()[0].get(ord(char), char)
+
+
+@functools.cache
+def _folding() -> tuple[Mapping[int, str], frozenset[str]]:
+    """The folding table (code point → Simplified character) and the characters it
+    changes.
+
+    Made once per process (about 0.15 s) by converting every CJK character, one per
+    line, through the profiles in turn."""
+    chars = [chr(c) for start, end in _FOLD_RANGES for c in range(start, end + 1)]
+    folded = "\n".join(chars)
+    for profile in FOLDING_PROFILES:
+        folded = opencc.OpenCC(profile).convert(folded)
+    table = {
+        ord(char): to
+        for char, to in zip(chars, folded.split("\n"), strict=True)
+        if to != char and len(to) == 1
+    }
+    # Close the table, so that folding twice changes nothing (a chain a → b → c).
+    for code, to in table.items():
+        while ord(to) in table and table[ord(to)] != to:
+            to = table[ord(to)]
+        table[code] = to
+    return table, frozenset(map(chr, table))
+
+
+_FOLD_RANGES = (  # unified ideographs and their extensions, radicals, compatibility forms
+    (0x2E80, 0x2FDF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x323AF),
+)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # common characters and bigrams recur in every record
@@ -112,6 +178,13 @@ def indexed_text(
     heading_terms = sorted({term_id(t) for t in head})
     terms = sorted(set(heading_terms) | {term_id(t) for t in text_terms(content)})
     return IndexedText(heading, content, validity, heading_terms, terms)
+
+
+def written_content(xml: str, where: str) -> str:
+    """A stored record's summary and body text as written (not normalised): the text
+    that snippets are cut from."""
+    summary, body, _, _ = _xml_text(xml, where)
+    return f"{summary}\n{body}"[:MAX_CONTENT]
 
 
 def _xml_text(xml: str, where: str) -> tuple[str, str, str | None, str | None]:

@@ -16,13 +16,12 @@ context, error pages) is in ``hub.web.pages.render``.
 
 from __future__ import annotations
 
-import functools
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import opencc
 from aiohttp import web
 from markupsafe import Markup
 
@@ -30,9 +29,19 @@ from hub import records
 from hub.errors import HubError, RequestError
 from hub.federation import Node
 from hub.http import errors
+from hub.records import KINDS as RECORD_KINDS
 from hub.records.html import body_html
+from hub.records.schema import topic_classes
 from hub.store.links.queries import by_province, latest_grouped, record_links
-from hub.store.search.query import SearchQuery, SearchQueryError, search
+from hub.store.search.query import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    SORTS,
+    SearchQuery,
+    SearchQueryError,
+    search,
+)
+from hub.store.search.snippets import segments
 from hub.web import kinds
 from hub.web.pages.render import CHINA, TEMPLATES, Templates, View, error_page
 from hub.web.traditional import to_traditional
@@ -244,40 +253,86 @@ def _cursor(text: str | None) -> tuple[datetime, str] | None:
 
 
 async def _search(request: web.Request) -> web.StreamResponse:
-    """Search through ``hub.store.search.query``; a Traditional query that finds nothing is
-    tried again in Simplified, the form most records are written in."""
+    """Search through ``hub.store.search.query`` (Traditional and Simplified find each
+    other there). Filters and sort take the JSON API's names (node, scope, kind, topic,
+    year, sort, cursor); each result shows its title and snippet as written, matches
+    marked, in the page's script."""
     view = View.of(request)
     q = request.query.get("q", "").strip()
-    scope_id = request.query.get("node") or view.portal.scope
-    if scope_id not in view.federation.nodes:
-        raise RequestError(400, f"节点参数无效：{scope_id[:40]}", "node")
-    scope = view.node(scope_id)
+    given = _search_filters(view, request.query)
+    scope = view.node(given["scope"] or view.portal.scope)
     result = None
     if q:
-        after = request.query.get("after") or None
-        async with view.portal.pool.connection() as conn:
-            try:
-                for text in dict.fromkeys((q, _simplified(q))):
-                    query = SearchQuery(text, scope=scope.path, limit=PAGE, cursor=after)
-                    result = await search(conn, query)
-                    if result.hits:
-                        break
-            except SearchQueryError as exc:
-                raise RequestError(
-                    400, f"搜索参数 {exc.parameter} 无效：{exc}", exc.parameter
-                ) from None
+        cursor = request.query.get("cursor") or request.query.get("after") or None
+        try:
+            query = SearchQuery(
+                q,
+                scope=scope.path,
+                node=given["node"],
+                kind=given["kind"],
+                topic=given["topic"],
+                year=int(given["year"]) if given["year"] else None,
+                sort=given["sort"] or "relevance",
+                limit=PAGE,
+                cursor=cursor,
+            )
+            async with view.portal.pool.connection() as conn:
+                result = await search(conn, query)
+        except SearchQueryError as exc:
+            raise RequestError(
+                400, f"搜索参数 {exc.parameter} 无效：{exc}", exc.parameter
+            ) from None
+
+    def link(**change: str | None) -> str:
+        """This search with ``change`` (a filter set, or None: removed), first page."""
+        return view.url("/search", q=q, **{**given, **change})
+
     next_page = None
     if result is not None and result.next_cursor:
-        node = scope.id if scope.id != view.portal.scope else None
-        next_page = view.url("/search", q=q, node=node, after=result.next_cursor)
-    return view.render("search.html", node=scope, q=q, result=result, next_page=next_page)
+        next_page = view.url("/search", q=q, **given, cursor=result.next_cursor)
+    rows = [
+        (hit, segments(hit.title, hit.title_marks), segments(hit.snippet, hit.snippet_marks))
+        for hit in (result.hits if result else [])
+    ]
+    return view.render(
+        "search.html",
+        node=scope,
+        q=q,
+        result=result,
+        rows=rows,
+        given=given,
+        link=link,
+        next_page=next_page,
+        topics=topic_classes(),
+        record_kinds=list(RECORD_KINDS),
+        sorts={"relevance": "相关度", "date": "发布日期"},
+    )
 
 
-def _simplified(text: str) -> str:
-    """``text`` in Simplified characters (ASCII text as it is)."""
-    return text if text.isascii() else str(_t2s().convert(text))
-
-
-@functools.cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s.json")
+def _search_filters(view: View, query: Mapping[str, str]) -> dict[str, str | None]:
+    """The search page's filters (the JSON API's names), checked; each a 400 naming it."""
+    given = {name: query.get(name) or None for name in ("scope", "node", "kind", "topic")}
+    given |= {"year": query.get("year") or None, "sort": query.get("sort") or None}
+    for name in ("scope", "node"):
+        value = given[name]
+        if value is not None and (
+            value not in view.federation.nodes or not _in_scope(view, view.federation.node(value))
+        ):
+            raise RequestError(400, f"节点参数无效：{name}={value[:40]}", name)
+    checks = {
+        "kind": (RECORD_KINDS, "、".join(RECORD_KINDS)),
+        "topic": (topic_classes(), "主题分类，如 综合政务"),
+        "sort": (SORTS, "relevance、date"),
+    }
+    for name, (allowed, hint) in checks.items():
+        value = given[name]
+        if value is not None and value not in allowed:
+            raise RequestError(400, f"参数 {name}={value[:40]} 无效（可用：{hint}）", name)
+    year = given["year"]
+    if year is not None and not (
+        re.fullmatch(r"[0-9]{4}", year) and FIRST_YEAR <= int(year) <= LAST_YEAR
+    ):
+        raise RequestError(
+            400, f"参数 year={year[:20]} 无效（{FIRST_YEAR} 至 {LAST_YEAR} 年）", "year"
+        )
+    return given
