@@ -54,9 +54,20 @@ def new_schema_name() -> str:
     return f"govhub_test_{secrets.token_hex(4)}"
 
 
-def drop_schema(schema: str) -> None:
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
+def drop_schema(schema: str, server: str = BASE_URL) -> None:
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def schema_url(server: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema on ``server``, dropped (CASCADE) after."""
+    schema = new_schema_name()
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield with_schema(server, schema)
+    finally:
+        drop_schema(schema, server)
 
 
 def _require_postgres() -> None:
@@ -68,13 +79,7 @@ def _require_postgres() -> None:
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     _require_postgres()
-    schema = new_schema_name()
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield with_schema(BASE_URL, schema)
-    finally:
-        drop_schema(schema)
+    yield from schema_url(BASE_URL)
 
 
 @pytest.fixture
@@ -117,13 +122,4 @@ def own_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def own_pg_url(own_server_url: str) -> Iterator[str]:
-    schema = new_schema_name()
-    with psycopg.connect(own_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield with_schema(own_server_url, schema)
-    finally:
-        with psycopg.connect(own_server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-            )
+    yield from schema_url(own_server_url)
