@@ -173,6 +173,15 @@ def govhub_env(data_dir: Path) -> dict[str, str]:
     return env | {"GOVHUB_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
 
 
+def succeeds(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a govhub command in ``cwd``; it must exit 0 (its output's end says why not)."""
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 def loosely(command: list[str]) -> list[str]:
     """``command`` under umask 000, as a careless service manager might start it."""
     return ["sh", "-c", 'umask 000 && exec "$@"', "sh", *command]
@@ -187,41 +196,17 @@ def test_the_installed_demo_runs_from_an_empty_folder_and_records_finds_its_stor
     empty, data = tmp_path / "empty", tmp_path / "data"
     empty.mkdir()
     env = govhub_env(data)
-    demo = subprocess.run(
-        loosely([str(govhub), "demo", "--once"]),
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    demo = succeeds(loosely([str(govhub), "demo", "--once"]), empty, env)
     count = len(list(RECORDS.glob("*.xml")))
     assert f"  {count} inserted; 0 dead-lettered" in demo.stdout
     assert f"store: the embedded PostgreSQL in {data / 'postgres'}" in demo.stdout
     assert list(empty.iterdir()) == []  # nothing written where it was started
     assert open_paths(data) == []
 
-    listed = subprocess.run(
-        [str(govhub), "records", "--json", "--limit", "100"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert listed.returncode == 0, listed.stderr
+    listed = succeeds([str(govhub), "records", "--json", "--limit", "100"], empty, env)
     assert len(listed.stdout.splitlines()) == count
     assert f"store: the embedded PostgreSQL in {data / 'postgres'}" in listed.stderr
-    dead = subprocess.run(
-        [str(govhub), "deadletters", "list"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert dead.returncode == 0, dead.stderr
+    dead = succeeds([str(govhub), "deadletters", "list"], empty, env)
     assert f"store: the embedded PostgreSQL in {data / 'postgres'}" in dead.stderr
     assert open_paths(data) == []
 
@@ -255,15 +240,7 @@ def test_the_wheel_carries_the_samples_and_its_demo_uses_them(
     empty = tmp_path / "empty"
     empty.mkdir()
     env = govhub_env(tmp_path / "data") | {"PYTHONPATH": str(wheel_tree)}
-    demo = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "demo", "--once"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    demo = succeeds([sys.executable, "-m", "hub.cli", "demo", "--once"], empty, env)
     assert f"Federation map {samples / 'nodes.toml'}" in demo.stdout
     assert f"example records in {samples / 'records'}" in demo.stdout
     assert "the notice reached 14 of 14 nodes below the centre" in demo.stdout
